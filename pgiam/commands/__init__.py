@@ -1,0 +1,1 @@
+"""One module per verb; each a typed function taking plain arguments and returning an exit code."""

@@ -1,0 +1,125 @@
+"""AWS credentials through botocore's own chain, resolved once per profile per run.
+
+botocore is imported here only, lazily: the no-op refresh path never gets this far.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pgiam.errors import CredentialsError
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+    session_token: str | None  # None, never "", when there is none
+    expiry: datetime | None  # when these credentials stop working (None: long-lived keys)
+    source: str  # botocore's name for the provider that supplied them (env, assume-role, sso, ...)
+    profile: str | None
+
+
+def _label(profile: str | None) -> str:
+    return f"profile {profile!r}" if profile else "the default credential chain"
+
+
+def _session(profile: str | None) -> Any:
+    import botocore.session
+
+    try:
+        return botocore.session.Session(profile=profile)
+    except Exception as e:  # noqa: BLE001 - reported with a fix below
+        raise _explain(e, profile) from None
+
+
+class CredentialCache:
+    """Credentials and region per profile, each resolved at most once per run."""
+
+    def __init__(self) -> None:
+        self._creds: dict[str | None, Credentials | CredentialsError] = {}
+        self._sessions: dict[str | None, Any] = {}
+
+    def session(self, profile: str | None) -> Any:
+        if profile not in self._sessions:
+            self._sessions[profile] = _session(profile)
+        return self._sessions[profile]
+
+    def region(self, profile: str | None) -> str | None:
+        """AWS_REGION / AWS_DEFAULT_REGION, else the profile's configured region."""
+        env = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if env:
+            return env
+        try:
+            region = self.session(profile).get_config_variable("region")
+        except CredentialsError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise _explain(e, profile) from None
+        return str(region) if region else None
+
+    def get(self, profile: str | None) -> Credentials:
+        cached = self._creds.get(profile)
+        if cached is None:
+            try:
+                cached = _resolve(self.session(profile), profile)
+            except CredentialsError as e:
+                cached = e
+            self._creds[profile] = cached
+        if isinstance(cached, CredentialsError):
+            raise cached
+        return cached
+
+
+def _resolve(session: Any, profile: str | None) -> Credentials:
+    try:
+        creds = session.get_credentials()
+        frozen = creds.get_frozen_credentials() if creds is not None else None
+    except Exception as e:  # noqa: BLE001 - botocore raises many types; each gets a fix below
+        raise _explain(e, profile) from None
+    if creds is None or frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise CredentialsError(
+            f"no AWS credentials found for {_label(profile)}: set AWS_PROFILE or `profile =` in the "
+            "config, or run `aws configure`" + (f" / `aws sso login --profile {profile}`" if profile else "")
+        )
+    expiry = getattr(creds, "_expiry_time", None)
+    if isinstance(expiry, datetime) and expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=timezone.utc)
+    return Credentials(
+        access_key=frozen.access_key,
+        secret_key=frozen.secret_key,
+        session_token=frozen.token or None,
+        expiry=expiry if isinstance(expiry, datetime) else None,
+        source=str(getattr(creds, "method", "unknown")),
+        profile=profile,
+    )
+
+
+def _explain(e: Exception, profile: str | None) -> CredentialsError:
+    """Turn a botocore exception into one line that names the profile and the likely fix."""
+    name = type(e).__name__
+    text = " ".join(str(e).split())
+    who = _label(profile)
+    p = profile or "default"
+    if name == "ProfileNotFound":
+        fix = f"profile {p!r} is not in AWS_CONFIG_FILE/~/.aws/config; fix `profile =` or run `aws configure --profile {p}`"
+    elif name in ("SSOTokenLoadError", "UnauthorizedSSOTokenError", "TokenRetrievalError") or "sso" in name.lower():
+        fix = f"the SSO session is missing or expired: run `aws sso login --profile {p}`"
+    elif name == "PartialCredentialsError":
+        fix = "set both the access key id and the secret access key"
+    elif name == "InvalidConfigError" and "source_profile" in text:
+        fix = f"profile {p!r} names a role_arn but its source_profile is missing or invalid: add `source_profile`"
+    elif name == "InvalidConfigError":
+        fix = f"fix profile {p!r} in the AWS config file"
+    elif name in ("CredentialRetrievalError",) and "process" in text.lower():
+        fix = "the profile's credential_process failed or printed invalid JSON: run it by hand to see why"
+    elif name == "ClientError" or "AccessDenied" in text:
+        fix = "STS refused the request: check the role's trust policy and your source credentials"
+    elif name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
+        fix = "could not reach the credential endpoint: check the network or the endpoint URL"
+    else:
+        fix = "check the profile with `aws sts get-caller-identity" + (f" --profile {p}`" if profile else "`")
+    return CredentialsError(f"cannot get AWS credentials for {who}: {name}: {text[:300]} — {fix}")

@@ -1,0 +1,158 @@
+"""Command line: parse, validate, dispatch. PgiamError is caught here and only here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from pgiam import __version__
+from pgiam.errors import PgiamError, UsageError
+
+EPILOG = "Exit status: 0 ok, 1 a service failed, 2 usage or configuration error. See pgiam(1)."
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool, unix_user: bool = True) -> None:
+    """Global options, accepted before the verb (git-style) and, kindly, after it too.
+
+    After `add`, --user is the database user, so the Unix --user must come before the verb there.
+    """
+    d = argparse.SUPPRESS if suppress else None
+    g = parser.add_argument_group("global options")
+    g.add_argument("--config", metavar="PATH", default=d, help="config file (default: $PGIAM_CONFIG, else "
+                   "~/.config/pgiam/config.toml)")
+    g.add_argument("--pgpass", metavar="PATH", default=d, help="pgpass file (default: $PGPASSFILE, else ~/.pgpass)")
+    g.add_argument("--service-file", metavar="PATH", default=d,
+                   help="service file (default: $PGSERVICEFILE, else ~/.pg_service.conf)")
+    g.add_argument("-q", "--quiet", action="store_true", default=d if suppress else False,
+                   help="print nothing on success; errors only")
+    g.add_argument("-v", "--verbose", action="store_true", default=d if suppress else False,
+                   help="also report services that needed nothing")
+    if unix_user:
+        g.add_argument("--user", metavar="NAME", dest="run_as", default=d,
+                       help="(root only) act as this Unix user: drop privileges before touching anything")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pgiam", description="Fresh AWS IAM database tokens in ~/.pgpass and "
+                     "~/.pg_service.conf, so `psql service=NAME` just connects.", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"pgiam {__version__}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=EPILOG)
+        _global_options(p, suppress=True, unix_user=name != "add")
+        return p
+
+    p = verb("token", "print one RDS IAM auth token (drop-in for `aws rds generate-db-auth-token`)")
+    p.add_argument("--hostname", required=True, help="endpoint host name the token is signed for")
+    p.add_argument("--port", type=int, default=5432, help="endpoint port (default 5432)")
+    p.add_argument("--region", help="AWS region (default: from the host name, AWS_REGION or the profile)")
+    p.add_argument("--username", required=True, help="database user")
+    p.add_argument("--profile", help="AWS profile (default: the default credential chain)")
+
+    p = verb("add", "create or update a service in the config and refresh it at once")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--host", required=True, help="endpoint host name (signed into the token)")
+    p.add_argument("--user", dest="db_user", required=True, metavar="USER", help="database user")
+    p.add_argument("--port", type=int, help="endpoint port (default 5432)")
+    p.add_argument("--dbname", help="database (default: the user)")
+    p.add_argument("--region", help="AWS region (default: from the host name)")
+    p.add_argument("--profile", help="AWS profile")
+    p.add_argument("--hostaddr", help="IP address to dial instead of resolving the host (tunnels)")
+    p.add_argument("--local-port", type=int, help="port to dial (tunnels); the token is signed for --port")
+    p.add_argument("--sslmode", help="TLS mode (default verify-full)")
+    p.add_argument("--sslrootcert", help="CA bundle for verify-full")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra libpq keyword for the stanza (repeatable)")
+    p.add_argument("--force", action="store_true", help="take over an existing stanza pgiam did not write")
+
+    p = verb("remove", "remove a service from the config, its stanza and its pgpass entry")
+    p.add_argument("name", metavar="NAME")
+
+    p = verb("refresh", "renew tokens that are missing, expired or about to expire")
+    p.add_argument("names", nargs="*", metavar="NAME", help="services to refresh (default: all)")
+    p.add_argument("--force", action="store_true", help="renew even fresh tokens; take over foreign stanzas")
+
+    p = verb("status", "show every service's token state")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = verb("env", "print export lines with a fresh token, for eval")
+    p.add_argument("name", metavar="NAME")
+
+    p = verb("exec", "run a command with PGSERVICE and a fresh PGPASSWORD in its environment")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from pgiam.context import Context
+
+    ctx = Context.create(config_file=args.config, pgpass=args.pgpass, service_file=args.service_file,
+                         quiet=bool(args.quiet), verbose=bool(args.verbose))
+    cmd = args.command
+    if cmd == "token":
+        from pgiam.commands import token
+
+        return token.run(ctx, hostname=args.hostname, port=args.port, region=args.region,
+                         username=args.username, profile=args.profile)
+    if cmd == "add":
+        from pgiam.commands import add
+
+        values = {
+            "host": args.host, "port": args.port, "user": args.db_user, "dbname": args.dbname,
+            "region": args.region, "profile": args.profile, "hostaddr": args.hostaddr,
+            "local_port": args.local_port, "sslmode": args.sslmode, "sslrootcert": args.sslrootcert,
+        }
+        return add.run(ctx, args.name, values, args.set, args.force)
+    if cmd == "remove":
+        from pgiam.commands import remove
+
+        return remove.run(ctx, args.name)
+    if cmd == "refresh":
+        from pgiam.commands import refresh
+
+        return refresh.run(ctx, args.names, args.force)
+    if cmd == "status":
+        from pgiam.commands import status
+
+        return status.run(ctx, args.json)
+    if cmd == "env":
+        from pgiam.commands import env
+
+        return env.run_env(ctx, args.name)
+    if cmd == "exec":
+        from pgiam.commands import env
+
+        return env.run_exec(ctx, args.name, args.argv)
+    raise UsageError(f"unknown command {cmd!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(format="pgiam: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.quiet:
+            logging.getLogger("pgiam").setLevel(logging.ERROR)
+        if args.run_as:
+            from pgiam.privileges import drop_to
+
+            drop_to(args.run_as)
+        return dispatch(args)
+    except PgiamError as e:
+        print(f"pgiam: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("pgiam: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,245 @@
+"""plan → provider → edit → atomic: the orchestration behind `refresh` and `add`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pgiam import atomic, pgpass, servicefile, state, tokeninfo
+from pgiam.config import Service
+from pgiam.errors import PgiamError
+from pgiam.stanza import pgpass_key, stanza_params
+
+if TYPE_CHECKING:
+    from pgiam.context import Context
+    from pgiam.credentials import CredentialCache
+    from pgiam.providers.base import Token
+
+FRESH, EXPIRING, EXPIRED, MISSING, ERROR = "fresh", "expiring", "expired", "missing", "error"
+
+
+@dataclass(frozen=True)
+class Current:
+    """What the pgpass file holds for a service right now."""
+
+    state: str  # fresh | expiring | expired | missing | error
+    expires_at: datetime | None
+    reason: str = ""
+
+
+def db_user(svc: Service) -> str:
+    """The database user the pgpass entry and stanza carry (Redshift prefixes IAM users)."""
+    if svc.kind == "redshift" and not svc.user.startswith(("IAM:", "IAMR:")):
+        return f"IAM:{svc.user}"
+    return svc.user
+
+
+def token_expiry(token: str, svc: Service, saved: state.ServiceState | None) -> tuple[datetime | None, str]:
+    """Effective expiry of a stored token: what it encodes, capped by the recorded credential expiry.
+
+    Returns (None, why) when the token cannot be trusted for this service.
+    """
+    expires: datetime | None = None
+    info = tokeninfo.decode(token)
+    if info is not None:
+        want_host = svc.sign_host if svc.kind == "dsql" else f"{svc.sign_host}:{svc.port}"
+        if info.host.lower() != want_host.lower():
+            return None, f"token is signed for {info.host}, not {want_host}"
+        if info.user is not None and info.user != svc.user:
+            return None, f"token is for user {info.user!r}, not {svc.user!r}"
+        expires = info.expires_at
+    if saved and saved.token_sha256 == state.token_hash(token) and saved.expires_at:
+        recorded = tokeninfo.parse_iso(saved.expires_at)
+        if recorded is not None:
+            expires = recorded if expires is None else min(expires, recorded)
+    if expires is None:
+        return None, "the stored password's expiry is unknown"
+    return expires, ""
+
+
+def current(svc: Service, pgpass_data: bytes | None, saved: state.ServiceState | None, now: datetime) -> Current:
+    """Classify the stored entry: fresh, expiring (inside the refresh window), expired or missing."""
+    found = pgpass.find(pgpass_data or b"", pgpass_key(svc, db_user(svc)))
+    if found is None:
+        return Current(MISSING, None, "no pgpass entry")
+    expires, why = token_expiry(found[1], svc, saved)
+    if expires is None:
+        return Current(EXPIRED, None, why)
+    if expires <= now:
+        return Current(EXPIRED, expires, "expired")
+    if expires - now <= timedelta(seconds=svc.refresh_before):
+        return Current(EXPIRING, expires, "expiring")
+    return Current(FRESH, expires)
+
+
+@dataclass
+class Outcome:
+    svc: Service
+    action: str  # "refreshed" | "fresh" | "failed" | "stanza"
+    expires_at: datetime | None = None
+    error: PgiamError | None = None
+    token: Token | None = None
+
+
+@dataclass
+class Plan:
+    """Which services need a new token, which only need their stanza rewritten."""
+
+    tokens: list[Service] = field(default_factory=list)
+    stanzas: list[Service] = field(default_factory=list)
+    fresh: list[tuple[Service, datetime | None]] = field(default_factory=list)
+    refused: list[tuple[Service, PgiamError]] = field(default_factory=list)
+
+
+def passfile_for(ctx: Context) -> str | None:
+    return None if ctx.pgpass_is_default else str(ctx.pgpass.absolute())
+
+
+def desired_stanza(svc: Service, ctx: Context) -> list[tuple[str, str]]:
+    from pgiam.providers import get_provider
+
+    provider = get_provider(svc.kind)
+    overrides = getattr(provider, "stanza_overrides", None)
+    extra = overrides(svc) if overrides else {}
+    return stanza_params(svc, db_user(svc), passfile=passfile_for(ctx), **extra)
+
+
+def make_plan(
+    services: list[Service], ctx: Context, pgpass_data: bytes | None, service_data: bytes | None,
+    saved: dict[str, state.ServiceState], now: datetime, renew: bool, takeover: bool,
+) -> Plan:
+    plan = Plan()
+    sdata = service_data or b""
+    for svc in services:
+        managed = servicefile.is_managed(sdata, svc.name)
+        if managed is False and not takeover:
+            plan.refused.append((svc, PgiamError(
+                f"{ctx.service_file} has a [{svc.name}] stanza that pgiam did not write; rename the "
+                "service or pass --force to take it over",
+                exit_code=2,
+            )))
+            continue
+        cur = current(svc, pgpass_data, saved.get(svc.name), now)
+        if renew or cur.state != FRESH:
+            plan.tokens.append(svc)
+        elif servicefile.get(sdata, svc.name) != desired_stanza(svc, ctx) or not managed:
+            plan.stanzas.append(svc)
+            plan.fresh.append((svc, cur.expires_at))
+        else:
+            plan.fresh.append((svc, cur.expires_at))
+    return plan
+
+
+def execute(ctx: Context, services: list[Service], *, renew: bool = False, takeover: bool = False) -> list[Outcome]:
+    """Refresh what needs it; write each file at most once; record state. Never raises per service.
+
+    renew: sign new tokens even when the stored ones are fresh. takeover: overwrite a stanza of
+    the same name that pgiam did not write.
+    """
+    now = ctx.now()
+    pgpass_data = atomic.read_file(ctx.pgpass)
+    service_data = atomic.read_file(ctx.service_file)
+    saved = state.load(ctx.state_path)
+    plan = make_plan(services, ctx, pgpass_data, service_data, saved, now, renew, takeover)
+    outcomes: dict[str, Outcome] = {}
+    for svc, err in plan.refused:
+        outcomes[svc.name] = Outcome(svc, "failed", error=err)
+    for svc, exp in plan.fresh:
+        outcomes[svc.name] = Outcome(svc, "fresh", expires_at=exp)
+
+    issued: list[tuple[Service, Token]] = []
+    if plan.tokens:
+        from pgiam.credentials import CredentialCache
+        from pgiam.providers import get_provider
+
+        cache: CredentialCache = CredentialCache()
+        for svc in plan.tokens:
+            try:
+                tok = get_provider(svc.kind).issue(svc, cache, now)
+            except PgiamError as e:
+                outcomes[svc.name] = Outcome(svc, "failed", error=PgiamError(str(e), exit_code=e.exit_code))
+                continue
+            issued.append((svc, tok))
+            outcomes[svc.name] = Outcome(svc, "refreshed", expires_at=tok.expires_at, token=tok)
+
+    if issued:
+        def edit_pgpass(data: bytes | None) -> bytes:
+            out = data or b""
+            for svc, tok in issued:
+                out = pgpass.upsert(out, pgpass_key(svc, tok.user), tok.value)
+            return out
+
+        try:
+            atomic.update_file(ctx.pgpass, edit_pgpass, private=True)
+        except PgiamError as e:
+            for svc, _ in issued:
+                outcomes[svc.name] = Outcome(svc, "failed", error=e)
+            issued = []
+
+    stanza_svcs = [svc for svc, _ in issued] + plan.stanzas
+    if stanza_svcs:
+        _write_stanzas(ctx, stanza_svcs, outcomes, takeover)
+
+    _record(ctx, outcomes, now)
+    return [outcomes[s.name] for s in services]
+
+
+def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcome], takeover: bool) -> None:
+    warnings: list[str] = []
+    failed: dict[str, PgiamError] = {}
+
+    def edit(data: bytes | None) -> bytes:
+        warnings.clear()
+        failed.clear()
+        out = data or b""
+        for svc in svcs:
+            try:
+                out, warns = servicefile.upsert(out, svc.name, desired_stanza(svc, ctx), force=takeover)
+            except PgiamError as e:
+                failed[svc.name] = e
+                continue
+            warnings.extend(f"{ctx.service_file}: [{svc.name}]: {w}" for w in warns)
+        return out
+
+    try:
+        changed = atomic.update_file(ctx.service_file, edit, private=False)
+    except PgiamError as e:
+        for svc in svcs:
+            outcomes[svc.name] = Outcome(svc, "failed", error=e)
+        return
+    for w in warnings:
+        ctx.out.warn(w)
+    for name, e in failed.items():
+        outcomes[name] = Outcome(outcomes[name].svc, "failed", error=e)
+    if changed:
+        for svc in svcs:
+            o = outcomes[svc.name]
+            if o.action == "fresh":
+                o.action = "stanza"
+
+
+def _record(ctx: Context, outcomes: dict[str, Outcome], now: datetime) -> None:
+    changes: dict[str, state.ServiceState] = {}
+    saved = state.load(ctx.state_path)
+    for name, o in outcomes.items():
+        prev = saved.get(name, state.ServiceState())
+        if o.action == "refreshed" and o.token is not None:
+            changes[name] = state.ServiceState(
+                last_refresh=tokeninfo.iso(now), last_error=None,
+                token_sha256=state.token_hash(o.token.value),
+                expires_at=tokeninfo.iso(o.token.expires_at), credential_source=o.token.source,
+            )
+        elif o.action == "failed" and o.error is not None:
+            prev.last_error = f"{tokeninfo.iso(now)} {o.error}"
+            changes[name] = prev
+    if changes:
+        try:
+            state.update(ctx.state_path, changes)
+        except PgiamError as e:
+            ctx.out.warn(f"could not record state in {ctx.state_path}: {e}")
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    codes = [o.error.exit_code for o in outcomes if o.error is not None]
+    return max(codes) if codes else 0

@@ -1,0 +1,69 @@
+"""pgiam's small state file: per service, last refresh, last error and the credential expiry
+that bounds the token's life. JSON, mode 0600, written through atomic.update_file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pgiam import atomic
+
+
+@dataclass
+class ServiceState:
+    last_refresh: str | None = None  # ISO-8601 Z
+    last_error: str | None = None
+    token_sha256: str | None = None  # which token the expiry below belongs to
+    expires_at: str | None = None  # effective expiry of that token (ISO-8601 Z)
+    credential_source: str | None = None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def parse(data: bytes | None) -> dict[str, ServiceState]:
+    """Tolerant: a missing, corrupt or foreign state file is an empty state."""
+    if not data:
+        return {}
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    services = doc.get("services") if isinstance(doc, dict) else None
+    if not isinstance(services, dict):
+        return {}
+    known = set(ServiceState.__dataclass_fields__)
+    out: dict[str, ServiceState] = {}
+    for name, entry in services.items():
+        if isinstance(entry, dict):
+            out[name] = ServiceState(**{k: v for k, v in entry.items() if k in known and (v is None or isinstance(v, str))})
+    return out
+
+
+def dump(states: dict[str, ServiceState]) -> bytes:
+    doc: dict[str, Any] = {"version": 1, "services": {k: asdict(v) for k, v in sorted(states.items())}}
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def load(path: Path) -> dict[str, ServiceState]:
+    try:
+        return parse(atomic.read_file(path))
+    except Exception:  # noqa: BLE001 - the state is advisory; never fail a run on it
+        return {}
+
+
+def update(path: Path, changes: dict[str, ServiceState], removed: tuple[str, ...] = ()) -> None:
+    """Merge per-service changes into the state file under its lock."""
+
+    def transform(current: bytes | None) -> bytes:
+        states = parse(current)
+        states.update(changes)
+        for name in removed:
+            states.pop(name, None)
+        return dump(states)
+
+    atomic.update_file(path, transform, private=True)

@@ -1,0 +1,99 @@
+"""Real-filesystem helpers for tests: forked children, other users, temp-file listing (POSIX only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from pgiam.errors import PgiamError
+
+TEST_USER = "pgiam-test-u1"
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def temp_files(directory: Path) -> list[str]:
+    """Names of pgiam temp files left in ``directory``."""
+    return sorted(n for n in os.listdir(directory) if ".pgiam-tmp-" in n)
+
+
+def other_user() -> tuple[int, int]:
+    """(uid, gid) of another user: ``pgiam-test-u1`` (created idempotently when root), else nobody."""
+    try:
+        pw = pwd.getpwnam(TEST_USER)
+    except KeyError:
+        if is_root():
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
+                check=False,
+                capture_output=True,
+            )
+        try:
+            pw = pwd.getpwnam(TEST_USER)
+        except KeyError:
+            pw = pwd.getpwnam("nobody")
+    assert pw.pw_uid != os.geteuid()
+    return pw.pw_uid, pw.pw_gid
+
+
+def run_in_child(fn: Callable[[], object], *, timeout: float = 20.0) -> tuple[str, str]:
+    """Run ``fn`` in a forked child; return ("ok", repr(result)) or (exception class name, message).
+
+    A child that does not finish within ``timeout`` is SIGKILLed and reported as ("timeout", "").
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            os.close(r)
+            try:
+                res: tuple[str, str] = ("ok", repr(fn()))
+            except PgiamError as exc:
+                res = (type(exc).__name__, str(exc))
+            except BaseException as exc:
+                res = (type(exc).__name__, str(exc))
+            os.write(w, json.dumps(res).encode())
+        except BaseException:
+            code = 3
+        finally:
+            os._exit(code)
+    os.close(w)
+    deadline = time.monotonic() + timeout
+    buf = b""
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return ("timeout", "")
+            ready, _, _ = select.select([r], [], [], left)
+            if ready:
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+        os.waitpid(pid, 0)
+    finally:
+        os.close(r)
+    if not buf:
+        return ("crashed", "")
+    outcome, text = json.loads(buf)
+    return str(outcome), str(text)
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """In a (forked) child running as root: become uid/gid for real (no way back)."""
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
