@@ -124,7 +124,7 @@ def _resolve(path: Path, verb: str) -> _Target:
         via_link = True
         if euid is not None and st.st_uid != euid:
             raise FileSafetyError(
-                f"refusing to {verb} {shown}: symlink {cur} is owned by uid {st.st_uid}, not by you "
+                f"refusing to {verb} {shown}: symlink {cur} is owned by {_who(st.st_uid)}, not by you "
                 f"(uid {euid}); replace it with a regular file of your own"
             )
         target = os.readlink(cur)
@@ -138,19 +138,30 @@ def _resolve(path: Path, verb: str) -> _Target:
     return _Target(shown=shown, real=real, via_link=via_link)
 
 
+def _who(uid: int) -> str:
+    try:
+        import pwd
+
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
+
+
 def _check_owner(t: _Target, what: str, st: os.stat_result, verb: str) -> None:
-    """Apply the ownership rules to the final file or its directory."""
+    """Apply the ownership rules to the final file (what="file") or its directory."""
     euid = _euid()
     if euid is None or st.st_uid == euid:
         return
     if t.via_link:
+        whose = "which" if what == "file" else f"whose {what}"
         raise FileSafetyError(
-            f"refusing to {verb} {t.shown}: it is a symlink to {t.real}, whose {what} is owned by uid "
-            f"{st.st_uid}, not by you (uid {euid}); remove the symlink or point it at a file you own"
+            f"refusing to {verb} {t.shown}: it is a symlink to {t.real}, {whose} is owned by "
+            f"{_who(st.st_uid)}, not by you (uid {euid}); remove the symlink or point it at a file you own"
         )
     if euid == 0:
+        subject = "it" if what == "file" else f"its {what}"
         raise FileSafetyError(
-            f"refusing to {verb} {t.shown} as root: its {what} is owned by uid {st.st_uid}; {_root_hint()}"
+            f"refusing to {verb} {t.shown} as root: {subject} is owned by {_who(st.st_uid)}; {_root_hint()}"
         )
 
 
@@ -244,8 +255,8 @@ def _make_parents(t: _Target) -> None:
             raise FileSafetyError(f"cannot write {t.shown}: {d}: {_err_text(exc)}") from exc
         if st.st_uid != euid:
             raise FileSafetyError(
-                f"refusing to create directories for {t.shown} as root: {d} is owned by uid "
-                f"{st.st_uid}; {_root_hint()}"
+                f"refusing to create directories for {t.shown} as root: {d} is owned by "
+                f"{_who(st.st_uid)}; {_root_hint()}"
             )
     for m in reversed(missing):
         try:
@@ -423,7 +434,10 @@ def update_file(
     _make_parents(t)
     _check_dir(t, "write")
     lock_path = _prepare_lock(t)
-    lock = filelock.FileLock(lock_path, timeout=lock_timeout)
+    try:
+        lock = filelock.FileLock(lock_path, timeout=lock_timeout, mode=0o600)
+    except TypeError:  # filelock < 3.10 has no `mode`; we created the file 0600 above
+        lock = filelock.FileLock(lock_path, timeout=lock_timeout)
     try:
         lock.acquire()
     except filelock.Timeout as exc:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pgiam.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.errors import ConfigError
@@ -193,14 +194,15 @@ def _check_text(path: Path, name: str, key: str, value: str) -> None:
 def make_service(name: str, values: Mapping[str, tuple[Path, Any]]) -> Service:
     """Validate one merged service (values carry the file each came from)."""
     kw: dict[str, Any] = {}
-    for key, (path, value) in values.items():
+    for key, (path, raw_value) in values.items():
+        value: Any = raw_value
         where = f"{path}: service {name!r}"
         types = SERVICE_KEYS.get(key)
         if types is None:
             raise ConfigError(f"{where}: unknown key {key!r} ({_known_keys()})")
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        if (isinstance(raw_value, bool) and bool not in types) or not isinstance(raw_value, types):
             want = " or ".join("table" if t is dict else "array" if t is list else t.__name__ for t in types)
-            raise ConfigError(f"{where}: key {key!r} must be {want}, not {type(value).__name__}")
+            raise ConfigError(f"{where}: key {key!r} must be {want}, not {type(raw_value).__name__}")
         if isinstance(value, str):
             _check_text(path, name, key, value)
             if value == "":

@@ -32,7 +32,7 @@ def _session(profile: str | None) -> Any:
 
     try:
         return botocore.session.Session(profile=profile)
-    except Exception as e:  # noqa: BLE001 - reported with a fix below
+    except Exception as e:
         raise _explain(e, profile) from None
 
 
@@ -57,7 +57,7 @@ class CredentialCache:
             region = self.session(profile).get_config_variable("region")
         except CredentialsError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise _explain(e, profile) from None
         return str(region) if region else None
 
@@ -78,7 +78,7 @@ def _resolve(session: Any, profile: str | None) -> Credentials:
     try:
         creds = session.get_credentials()
         frozen = creds.get_frozen_credentials() if creds is not None else None
-    except Exception as e:  # noqa: BLE001 - botocore raises many types; each gets a fix below
+    except Exception as e:
         raise _explain(e, profile) from None
     if creds is None or frozen is None or not frozen.access_key or not frozen.secret_key:
         raise CredentialsError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from pgiam import __version__
 from pgiam.errors import PgiamError, UsageError

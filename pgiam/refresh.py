@@ -210,8 +210,8 @@ def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcom
         return
     for w in warnings:
         ctx.out.warn(w)
-    for name, e in failed.items():
-        outcomes[name] = Outcome(outcomes[name].svc, "failed", error=e)
+    for name, err in failed.items():
+        outcomes[name] = Outcome(outcomes[name].svc, "failed", error=err)
     if changed:
         for svc in svcs:
             o = outcomes[svc.name]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Sequence
 from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"

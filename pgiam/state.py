@@ -52,7 +52,7 @@ def dump(states: dict[str, ServiceState]) -> bytes:
 def load(path: Path) -> dict[str, ServiceState]:
     try:
         return parse(atomic.read_file(path))
-    except Exception:  # noqa: BLE001 - the state is advisory; never fail a run on it
+    except Exception:
         return {}
 
 

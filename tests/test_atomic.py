@@ -580,7 +580,7 @@ def test_symlink_to_foreign_file_refused(tmp_path: Path, foreign_file: Path) -> 
         update_file(link, const(b"pwned\n"), private=True)
     msg = str(ei.value)
     one_line_error(msg, link)
-    assert "symlink" in msg and "owned by uid" in msg
+    assert "symlink" in msg and "owned by" in msg and f"(uid {foreign_file.stat().st_uid})" in msg
     with pytest.raises(FileSafetyError):
         read_file(link)
     assert (foreign_file.read_bytes(), os.stat(foreign_file).st_mtime_ns) == before
@@ -601,7 +601,7 @@ def test_symlink_into_foreign_directory_refused(tmp_path: Path) -> None:
     with pytest.raises(FileSafetyError) as ei:
         update_file(link, const(b"x\n"), private=True)
     one_line_error(str(ei.value), link)
-    assert "owned by uid" in str(ei.value)
+    assert "owned by" in str(ei.value) and f"(uid {target.parent.stat().st_uid})" in str(ei.value)
     assert not target.exists()
 
 
@@ -609,7 +609,7 @@ def test_symlink_into_foreign_directory_refused(tmp_path: Path) -> None:
 def test_bastion_attack_user_symlink_to_root_file_refused(tmp_path: Path) -> None:
     """A user's ~/.pgpass -> /etc/shadow (stand-in owned by root) while pgiam runs as root: refused."""
     uid, gid = other_user()
-    home = tmp_path / "home"
+    home = tmp_path / "victim-home"
     home.mkdir(mode=0o755)
     os.chown(home, uid, gid)
     shadow = tmp_path / "shadow"
@@ -622,7 +622,7 @@ def test_bastion_attack_user_symlink_to_root_file_refused(tmp_path: Path) -> Non
         update_file(link, const(b"*:*:*:*:pwned\n"), private=True)
     msg = str(ei.value)
     one_line_error(msg, link)
-    assert f"owned by uid {uid}" in msg
+    assert f"(uid {uid})" in msg and "symlink" in msg
     assert shadow.read_bytes() == b"root:$6$hash:::\n"
     assert mode_of(shadow) == 0o640
 
@@ -630,7 +630,7 @@ def test_bastion_attack_user_symlink_to_root_file_refused(tmp_path: Path) -> Non
 @pytest.mark.skipif(not is_root(), reason="the root-refuses-other-users'-files rule applies only to root")
 def test_root_refuses_other_users_file_and_directory(tmp_path: Path) -> None:
     uid, gid = other_user()
-    home = tmp_path / "home"
+    home = tmp_path / "victim-home"
     home.mkdir(mode=0o755)  # traversable
     os.chown(home, uid, gid)
     # 1. existing file owned by the user, in the user's directory

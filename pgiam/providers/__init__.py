@@ -12,11 +12,11 @@ def get_provider(kind: str) -> Provider:
 
         return rds.PROVIDER
     if kind == "dsql":
-        from pgiam.providers import dsql
+        from pgiam.providers import dsql  # type: ignore[attr-defined,unused-ignore]
 
-        return dsql.PROVIDER
+        return dsql.PROVIDER  # type: ignore[no-any-return,unused-ignore]
     if kind in ("redshift", "redshift-serverless"):
-        from pgiam.providers import redshift
+        from pgiam.providers import redshift  # type: ignore[attr-defined,unused-ignore]
 
-        return redshift.PROVIDER if kind == "redshift" else redshift.SERVERLESS
+        return redshift.PROVIDER if kind == "redshift" else redshift.SERVERLESS  # type: ignore[no-any-return,unused-ignore]
     raise ValueError(f"unknown kind {kind!r}")
