@@ -6,7 +6,7 @@ PREFIX ?= $(HOME)/.local
 MANDIR ?= $(PREFIX)/share/man
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint unit demo bench man install completion clean
+.PHONY: venv deps test lint unit demo bench man install completion clean
 
 venv: $(VENV)/.stamp
 
@@ -16,18 +16,21 @@ $(VENV)/.stamp: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+deps:
+	@bash scripts/system-deps.sh
+
 lint: venv
 	$(PY) -m ruff check pgiam tests bench scripts
 	$(PY) -m mypy
 	@command -v mandoc >/dev/null && mandoc -Tlint -W warning man/pgiam.1 || echo "mandoc not installed: man page lint skipped"
 
-test: lint
+test: deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest -q -m 'not pg' $(PYTEST_ARGS)
 
-demo: venv
+demo: deps venv
 	$(PY) scripts/demo.py
 
 bench: venv

@@ -282,7 +282,7 @@ def _field_ends(buf: bytes, pos: int, token: bytes | None) -> list[int]:
                 break
             i += 2
         else:
-            if buf[i] == _COLON and consumed and False:
+            if buf[i] == _COLON and consumed:
                 ends.append(i + 1)
             i += 1
         consumed += 1

@@ -7,6 +7,11 @@ import os
 from pgiam.errors import UsageError
 
 
+# Settings that describe the machine rather than the user survive the drop.
+_KEEP = frozenset({"AWS_EC2_METADATA_DISABLED", "AWS_REGION", "AWS_DEFAULT_REGION", "PGIAM_SITE_CONFIG",
+                   "PGIAM_LIBPQ_VERSION"})
+
+
 def drop_to(name: str) -> None:
     """setgid/initgroups/setuid to NAME and point HOME (and USER/LOGNAME) at its home directory."""
     try:
@@ -26,7 +31,16 @@ def drop_to(name: str) -> None:
     os.setuid(entry.pw_uid)
     if os.getuid() == 0 or os.geteuid() == 0:  # pragma: no cover - defensive
         raise UsageError(f"--user {name}: could not drop root privileges")
+    stdlib = os.path.dirname(os.__file__)
+    if not os.access(stdlib, os.R_OK | os.X_OK):
+        raise UsageError(
+            f"--user {name}: this pgiam runs on a Python under {stdlib}, which {name} cannot read; "
+            "install pgiam where every user can read it (e.g. pip install into /usr/local or /opt)"
+        )
     os.environ.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
-    for var in ("PGPASSFILE", "PGSERVICEFILE", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "PGIAM_CONFIG",
-                "PGIAM_STATE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        os.environ.pop(var, None)
+    # Nothing of root's own setup may leak into the user's run: their files, their AWS credentials.
+    for var in list(os.environ):
+        if var in _KEEP:
+            continue
+        if var.startswith(("AWS_", "PG", "XDG_", "PGIAM_")):
+            del os.environ[var]

@@ -406,6 +406,10 @@ def test_upsert_wildcard_key_goes_before_any_overlap() -> None:
     # a wildcard key field equals only an unescaped *, not a literal \*
     assert pgpass.find(b"h:5432:\\*:u:lit\n", key) is None
     assert pgpass.find(b"h:5432:*:u:w\n", key) == (0, "w")
+    # a leading `*:` is the wildcard and nothing else: `*:a` cannot be read as host "*:a"
+    any_host = Key("*", "5432", "db", "u")
+    data = b"*:a:5432:db:u:x\n"
+    assert pgpass.upsert(data, any_host, "NEW") == data + b"*:5432:db:u:NEW\n"
 
 
 def test_upsert_ipv6_host() -> None:

@@ -1,0 +1,57 @@
+"""Which libpq the local clients use: `pg_config --version`, else `psql --version`.
+
+Kept small and free of policy; the rules that depend on the version live with their callers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from functools import lru_cache
+
+ENV_OVERRIDE = "PGIAM_LIBPQ_VERSION"  # e.g. "15.4" (tests, or a client pgiam cannot find)
+_VERSION_RE = re.compile(r"(?<![\d.])(\d+)(?:\.(\d+))?")
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    """(major, minor) from `PostgreSQL 15.18 (Debian ...)`, `psql (PostgreSQL) 16.2`, `17devel`, `9.6.24`.
+
+    For 9.x and older the minor is the second number (9.6); from 10 on it is the patch level.
+    """
+    m = _VERSION_RE.search(text)
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def _run(argv: list[str]) -> str | None:
+    exe = shutil.which(argv[0])
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [exe, *argv[1:]], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+@lru_cache(maxsize=1)
+def _detect_tools() -> tuple[int, int] | None:
+    for argv in (["pg_config", "--version"], ["psql", "--version"]):
+        out = _run(argv)
+        found = parse_version(out) if out else None
+        if found is not None:
+            return found
+    return None
+
+
+def detect() -> tuple[int, int] | None:
+    """The local libpq version, or None when no PostgreSQL client tool is found (cached per run)."""
+    override = os.environ.get(ENV_OVERRIDE)
+    if override:
+        return parse_version(override)
+    return _detect_tools()
