@@ -127,7 +127,10 @@ def _resolve(path: Path, verb: str) -> _Target:
                 f"refusing to {verb} {shown}: symlink {cur} is owned by {_who(st.st_uid)}, not by you "
                 f"(uid {euid}); replace it with a regular file of your own"
             )
-        target = os.readlink(cur)
+        try:
+            target = os.readlink(cur)
+        except OSError as exc:
+            raise FileSafetyError(f"cannot {verb} {shown}: symlink {cur}: {_err_text(exc)}") from exc
         cur = os.path.join(os.path.dirname(cur), target)
     else:
         raise FileSafetyError(f"refusing to {verb} {shown}: too many levels of symlinks; fix the link")
@@ -442,8 +445,8 @@ def update_file(
         lock.acquire()
     except filelock.Timeout as exc:
         raise FileSafetyError(
-            f"cannot write {t.shown}: another pgiam held {lock_path} for more than {lock_timeout:g}s; "
-            "try again, or remove the lock file if no pgiam is running"
+            f"cannot write {t.shown}: another process has held its lock {lock_path} for more than "
+            f"{lock_timeout:g}s (nothing was changed); try again later"
         ) from exc
     except OSError as exc:
         raise FileSafetyError(f"cannot lock {t.shown}: {lock_path}: {_err_text(exc)}") from exc

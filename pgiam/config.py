@@ -287,6 +287,21 @@ def _finish(svc: Service, values: Mapping[str, tuple[Path, Any]], anypath: Path)
         raise ConfigError(f"{where('token_lifetime')}: DSQL tokens live at most 604800 s (one week)")
     if kind == "rds" and svc.token_lifetime is not None and svc.token_lifetime != 900:
         raise ConfigError(f"{where('token_lifetime')}: RDS tokens always live 900 s; remove the key")
+    if kind.startswith("redshift"):
+        if "port" not in values:
+            changes["port"] = 5439
+        if svc.token_lifetime is not None and not 900 <= svc.token_lifetime <= 3600:
+            raise ConfigError(f"{where('token_lifetime')}: Redshift passwords live 900 to 3600 s")
+    if svc.cluster_identifier is not None and kind != "redshift":
+        raise ConfigError(f"{where('cluster_identifier')}: only for kind \"redshift\"; remove the key")
+    if svc.workgroup is not None and kind != "redshift-serverless":
+        raise ConfigError(f"{where('workgroup')}: only for kind \"redshift-serverless\"; remove the key")
+    for key in ("db_groups", "auto_create"):
+        if key in values and values[key][1] and (kind != "redshift" or svc.user.startswith(("IAM:", "IAMR:", "IAMA:"))):
+            raise ConfigError(
+                f"{where(key)}: only for kind \"redshift\" with a plain database user "
+                "(GetClusterCredentials); remove the key"
+            )
     return _replace(svc, changes)
 
 

@@ -161,13 +161,16 @@ def jdbc_incompatible_keys(params: Sequence[tuple[str, str]]) -> list[str]:
     return [k for k in dict.fromkeys(k for k, _ in params) if k not in JDBC_KEYS]
 
 
-def stanza_problem(version: tuple[int, int] | None, name: str, params: Sequence[tuple[str, str]]) -> str | None:
+def stanza_problem(
+    version: tuple[int, int] | None, name: str, params: Sequence[tuple[str, str]]
+) -> str | None:
     """Why this libpq would reject the stanza pgiam is about to write (one line), or None."""
     shown = format_version(version)
     unknown = unknown_stanza_keys(version, (k for k, _ in params))
     if unknown:
         need = ", ".join(
-            f"{k} (needs libpq {format_version(KEYWORD_SINCE[k])})" if k in KEYWORD_SINCE else f"{k} (not a libpq keyword)"
+            f"{k} (needs libpq {format_version(KEYWORD_SINCE[k])})" if k in KEYWORD_SINCE
+            else f"{k} (not a libpq keyword)"
             for k in unknown
         )
         return (

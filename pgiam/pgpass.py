@@ -387,11 +387,11 @@ def find(data: bytes, key: Key) -> tuple[int, str] | None:
 
 
 def _newline(lines: Sequence[Line]) -> bytes:
-    """CRLF when the file's first terminated line ends in CRLF, else LF."""
+    """CRLF when the file's first terminated line ends in CRLF (or its only line in CR), else LF."""
     for line in lines:
         if line.raw.endswith(b"\n"):
             return b"\r\n" if line.raw.endswith(b"\r\n") else b"\n"
-    return b"\n"
+    return b"\r\n" if lines and lines[-1].raw.endswith(b"\r") else b"\n"
 
 
 def _refuse_nul(data: bytes) -> None:

@@ -29,9 +29,11 @@ class Current:
 
 
 def db_user(svc: Service) -> str:
-    """The database user the pgpass entry and stanza carry (Redshift prefixes IAM users)."""
-    if svc.kind == "redshift" and not svc.user.startswith(("IAM:", "IAMR:")):
-        return f"IAM:{svc.user}"
+    """The database user the pgpass entry and stanza carry (Redshift prefixes IAM:/IAMA: users)."""
+    if svc.kind.startswith("redshift"):
+        from pgiam.providers.redshift import expected_user
+
+        return expected_user(svc)
     return svc.user
 
 

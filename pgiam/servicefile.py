@@ -175,11 +175,11 @@ def is_managed(data: bytes, name: str) -> bool | None:
 
 
 def _newline(lines: Sequence[bytes]) -> bytes:
-    """CRLF when the file's first terminated line ends in CRLF, else LF."""
+    """CRLF when the file's first terminated line ends in CRLF (or its only line in CR), else LF."""
     for raw in lines:
         if raw.endswith(b"\n"):
             return b"\r\n" if raw.endswith(b"\r\n") else b"\n"
-    return b"\n"
+    return b"\r\n" if lines and lines[-1].endswith(b"\r") else b"\n"
 
 
 def _validate_name(name: str) -> bytes:

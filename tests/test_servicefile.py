@@ -52,10 +52,6 @@ def core_span(lines: list[bytes], name: str) -> tuple[int, int] | None:
 
 
 def split(data: bytes) -> list[bytes]:
-    return data.splitlines(keepends=True) if b"\r" not in data else _split_lf(data)
-
-
-def _split_lf(data: bytes) -> list[bytes]:
     parts = data.split(b"\n")
     return [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
@@ -189,7 +185,9 @@ def test_upsert_properties(data: bytes, params: list[tuple[str, str]], force: bo
     before, after = split(data), split(new)
     span = core_span(before, NAME)
     if span is None:  # appended: everything before is kept (the last line may gain its newline)
-        assert after[: len(before) - 1] == before[:-1]
+        if before:
+            assert after[: len(before) - 1] == before[:-1]
+            assert after[len(before) - 1].rstrip(b"\r\n") == before[-1].rstrip(b"\r\n")
     else:  # lines before the header and after the stanza's last owned line are byte-identical
         start, last = span
         assert after[:start] == before[:start]
