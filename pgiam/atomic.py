@@ -40,6 +40,8 @@ _O_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
 _O_BINARY: int = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 _O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
 _O_DIRECTORY: int = getattr(os, "O_DIRECTORY", 0)
+# Windows has no Unix mode bits (st_mode says 0666/0444): never claim a pgpass was "fixed to 0600" there.
+_MODE_BITS = os.name != "nt"
 
 _CHUNK = 4096
 _MAX_SYMLINKS = 40
@@ -415,6 +417,14 @@ def _delete(t: _Target) -> None:
     _fsync_dir(os.path.dirname(t.real))
 
 
+def _warn_mode(shown: str, old_st: os.stat_result) -> None:
+    logger.warning(
+        "%s had mode %04o; fixed to 0600 (libpq ignores a password file readable by group or others)",
+        shown,
+        stat.S_IMODE(old_st.st_mode),
+    )
+
+
 def update_file(
     path: Path,
     transform: Callable[[bytes | None], bytes | None],
@@ -459,18 +469,22 @@ def update_file(
         _remove_stale_temps(t)
         current, old_st = _read_checked(t, "write")
         new = transform(current)
+        too_open = _MODE_BITS and private and old_st is not None and stat.S_IMODE(old_st.st_mode) & 0o077
         if new == current:
+            if too_open and old_st is not None:
+                # Same content, but libpq ignores the file as it is: fix the mode (mtime unchanged).
+                try:
+                    os.chmod(t.real, 0o600)
+                except OSError as exc:
+                    raise FileSafetyError(f"cannot chmod {t.shown} to 0600: {_err_text(exc)}") from exc
+                _warn_mode(t.shown, old_st)
             return False
         if new is None:
             _delete(t)
             return True
         _write_replace(t, new, old_st, private)
-        if private and old_st is not None and stat.S_IMODE(old_st.st_mode) & 0o077:
-            logger.warning(
-                "%s had mode %04o; fixed to 0600 (libpq ignores a password file readable by group or others)",
-                t.shown,
-                stat.S_IMODE(old_st.st_mode),
-            )
+        if too_open and old_st is not None:
+            _warn_mode(t.shown, old_st)
         return True
     finally:
         lock.release()

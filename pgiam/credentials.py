@@ -64,6 +64,10 @@ class CredentialCache:
     def get(self, profile: str | None) -> Credentials:
         cached = self._creds.get(profile)
         if cached is None:
+            from pgiam import envcreds  # static env keys: what botocore would return, without botocore
+
+            cached = envcreds.load(profile)
+        if cached is None:
             try:
                 cached = _resolve(self.session(profile), profile)
             except CredentialsError as e:
@@ -77,6 +81,8 @@ class CredentialCache:
 def _resolve(session: Any, profile: str | None) -> Credentials:
     try:
         creds = session.get_credentials()
+        if creds is not None:
+            _no_early_refresh(creds)
         frozen = creds.get_frozen_credentials() if creds is not None else None
     except Exception as e:
         raise _explain(e, profile) from None
@@ -98,6 +104,36 @@ def _resolve(session: Any, profile: str | None) -> Credentials:
     )
 
 
+def _no_early_refresh(creds: Any) -> None:
+    """Use freshly loaded temporary credentials as they are until they actually expire.
+
+    botocore refreshes credentials that expire within 10-15 minutes on every access, which would run
+    a credential_process (or call STS) twice per run for short-lived credentials. pgiam caps each
+    token's life at the credential expiry instead, so one load per profile per run is enough.
+    """
+    for attr in ("_advisory_refresh_timeout", "_mandatory_refresh_timeout"):
+        if isinstance(getattr(creds, attr, None), int):
+            setattr(creds, attr, 0)
+
+
+def caller_identity(cache: CredentialCache, profile: str | None) -> tuple[str, str]:
+    """(ARN, account) from STS GetCallerIdentity with the profile's credentials (network)."""
+    from botocore.config import Config
+
+    c = cache.get(profile)
+    region = cache.region(profile) or "us-east-1"
+    try:
+        client = cache.session(profile).create_client(
+            "sts", region_name=region, aws_access_key_id=c.access_key, aws_secret_access_key=c.secret_key,
+            aws_session_token=c.session_token,
+            config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2}),
+        )
+        out = client.get_caller_identity()
+    except Exception as e:
+        raise _explain(e, profile) from None
+    return str(out.get("Arn", "")), str(out.get("Account", ""))
+
+
 def _explain(e: Exception, profile: str | None) -> CredentialsError:
     """Turn a botocore exception into one line that names the profile and the likely fix."""
     name = type(e).__name__
@@ -108,8 +144,13 @@ def _explain(e: Exception, profile: str | None) -> CredentialsError:
         fix = f"profile {p!r} is not in AWS_CONFIG_FILE/~/.aws/config; fix `profile =` or run `aws configure --profile {p}`"
     elif name in ("SSOTokenLoadError", "UnauthorizedSSOTokenError", "TokenRetrievalError") or "sso" in name.lower():
         fix = f"the SSO session is missing or expired: run `aws sso login --profile {p}`"
+    elif name == "PartialCredentialsError" and "source_profile" in text:
+        fix = f"profile {p!r} names a role_arn but no source_profile (or credential_source): add `source_profile`"
     elif name == "PartialCredentialsError":
         fix = "set both the access key id and the secret access key"
+    elif "still expired" in text or "expired" in name.lower():
+        fix = (f"the credentials of profile {p!r} are already expired: renew them at their source "
+               f"(`aws sso login --profile {p}`, the credential_process, or fresh keys)")
     elif name == "InvalidConfigError" and "source_profile" in text:
         fix = f"profile {p!r} names a role_arn but its source_profile is missing or invalid: add `source_profile`"
     elif name == "InvalidConfigError":

@@ -6,13 +6,14 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-# <id>.<hash>.<region>.rds.amazonaws.com (instances, Aurora cluster/-ro/-custom endpoints, RDS Proxy)
+# <id>.<hash>.<region>.rds.amazonaws.com (instances, Aurora cluster/-ro/-custom endpoints, RDS Proxy;
+# RDS Proxy extra endpoints have one more label: <name>.endpoint.proxy-<hash>.<region>...)
 # <id>.<hash>.rds.<region>.amazonaws.com.cn (China)
 _REGION = r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d+)"
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("rds", re.compile(rf"^[a-z0-9-]+\.(?:[a-z0-9-]+\.)?{_REGION}\.rds\.amazonaws\.com$")),
-    ("rds", re.compile(rf"^[a-z0-9-]+\.(?:[a-z0-9-]+\.)?rds\.{_REGION}\.amazonaws\.com\.cn$")),
-    ("rds", re.compile(rf"^[a-z0-9-]+\.(?:[a-z0-9-]+\.)?{_REGION}\.rds\.amazonaws\.com\.cn$")),
+    ("rds", re.compile(rf"^[a-z0-9-]+\.(?:[a-z0-9-]+\.){{0,2}}{_REGION}\.rds\.amazonaws\.com$")),
+    ("rds", re.compile(rf"^[a-z0-9-]+\.(?:[a-z0-9-]+\.){{0,2}}rds\.{_REGION}\.amazonaws\.com\.cn$")),
+    ("rds", re.compile(rf"^[a-z0-9-]+\.(?:[a-z0-9-]+\.){{0,2}}{_REGION}\.rds\.amazonaws\.com\.cn$")),
     ("dsql", re.compile(rf"^[a-z0-9]+\.dsql(?:-[a-z0-9]+)?\.{_REGION}\.on\.aws$")),
     ("redshift", re.compile(rf"^[a-z0-9-]+\.[a-z0-9]+\.{_REGION}\.redshift\.amazonaws\.com(?:\.cn)?$")),
     (

@@ -86,7 +86,8 @@ def _branch(version: tuple[int, int]) -> int:
 
 def _fixed(version: tuple[int, int], table: Mapping[int, tuple[int, int]]) -> bool:
     branch = _branch(version)
-    if branch > max(table):
+    newest = max(b for b in table if b < 100)  # 9.x branches are encoded as 905, 906: not newer
+    if 10 <= branch and branch > newest:
         return True
     first = table.get(branch)
     return first is not None and version >= first
@@ -161,6 +162,10 @@ def jdbc_incompatible_keys(params: Sequence[tuple[str, str]]) -> list[str]:
     return [k for k in dict.fromkeys(k for k, _ in params) if k not in JDBC_KEYS]
 
 
+def _release(v: tuple[int, int]) -> str:
+    return str(v[0]) if v[0] >= 10 and v[1] == 0 else format_version(v)
+
+
 def stanza_problem(
     version: tuple[int, int] | None, name: str, params: Sequence[tuple[str, str]]
 ) -> str | None:
@@ -169,18 +174,18 @@ def stanza_problem(
     unknown = unknown_stanza_keys(version, (k for k, _ in params))
     if unknown:
         need = ", ".join(
-            f"{k} (needs libpq {format_version(KEYWORD_SINCE[k])})" if k in KEYWORD_SINCE
+            f"{k} (needs libpq {_release(KEYWORD_SINCE[k])})" if k in KEYWORD_SINCE
             else f"{k} (not a libpq keyword)"
             for k in unknown
         )
         return (
-            f"[{name}]: the local libpq {shown} does not know {need} and would reject the whole stanza; "
+            f"the local libpq {shown} would reject the whole [{name}] stanza: it does not know {need}; "
             "upgrade libpq or remove the key from the service's config"
         )
     if ("sslrootcert", "system") in params and supports_sslrootcert_system(version) is False:
         return (
-            f"[{name}]: sslrootcert=system needs libpq 16 (local libpq is {shown}, which would look for a "
-            "file named 'system'); upgrade libpq or set sslrootcert to a CA bundle file"
+            f"sslrootcert=system in [{name}] needs libpq 16 (the local libpq {shown} would look for a file "
+            "named 'system'); upgrade libpq or set sslrootcert to a CA bundle file"
         )
     return None
 
@@ -190,7 +195,7 @@ def pgpass_line_problem(version: tuple[int, int] | None, name: str, line_len: in
     if pgpass_line_limit_ok(version, line_len):
         return None
     return (
-        f"{name}: the token line is {line_len} bytes but libpq {format_version(version)} reads only "
-        f"{OLD_PGPASS_LINE_MAX} bytes per pgpass line and would cut the token; upgrade libpq to 13.0, 12.5, "
-        f"11.10, 10.15 or newer, or run clients through `pgiam exec {name} -- psql` (token in PGPASSWORD)"
+        f"the token's pgpass line is {line_len} bytes but libpq {format_version(version)} reads only "
+        f"{OLD_PGPASS_LINE_MAX} bytes per line and would cut the token; upgrade libpq (13.0, 12.5, 11.10, "
+        f"10.15 or newer) or run clients as `pgiam exec {name} -- psql` (the token goes in PGPASSWORD)"
     )

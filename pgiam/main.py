@@ -52,12 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(p, suppress=True, unix_user=name != "add")
         return p
 
-    p = verb("token", "print one RDS IAM auth token (drop-in for `aws rds generate-db-auth-token`)")
+    p = verb("token", "print one IAM auth token (drop-in for `aws rds generate-db-auth-token`; "
+             "--kind for DSQL and Redshift)")
     p.add_argument("--hostname", required=True, help="endpoint host name the token is signed for")
-    p.add_argument("--port", type=int, default=5432, help="endpoint port (default 5432)")
+    p.add_argument("--port", type=int, default=None, help="endpoint port (default 5432; Redshift 5439)")
     p.add_argument("--region", help="AWS region (default: from the host name, AWS_REGION or the profile)")
     p.add_argument("--username", required=True, help="database user")
     p.add_argument("--profile", help="AWS profile (default: the default credential chain)")
+    p.add_argument("--kind", choices=("rds", "dsql", "redshift", "redshift-serverless"),
+                   help="token source (default: from the host name, else rds)")
+    p.add_argument("--expires-in", type=int, metavar="SECONDS",
+                   help="token lifetime: DSQL 1-604800 (default 900), Redshift 900-3600")
+    p.add_argument("--dbname", help="Redshift: database the password is limited to (default: any)")
+    p.add_argument("--any-host", action="store_true",
+                   help="sign for --hostname even if it is an IP, localhost or not an AWS endpoint")
 
     p = verb("add", "create or update a service in the config and refresh it at once")
     p.add_argument("name", metavar="NAME")
@@ -75,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra libpq keyword for the stanza (repeatable)")
     p.add_argument("--force", action="store_true", help="take over an existing stanza pgiam did not write")
 
+    p = verb("check-credentials", "preflight: STS GetCallerIdentity once per AWS profile the services use")
+    p.add_argument("names", nargs="*", metavar="NAME", help="services whose profiles to check (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
     p = verb("remove", "remove a service from the config, its stanza and its pgpass entry")
     p.add_argument("name", metavar="NAME")
 
@@ -84,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("status", "show every service's token state")
     p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--details", action="store_true", help="with --json: add profile, credential source, last "
+                   "refresh, last error and the files in use to each entry")
 
     p = verb("env", "print export lines with a fresh token, for eval")
     p.add_argument("name", metavar="NAME")
@@ -91,6 +105,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("exec", "run a command with PGSERVICE and a fresh PGPASSWORD in its environment")
     p.add_argument("name", metavar="NAME")
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    p = verb("schedule", "install, remove or show a job that runs `pgiam refresh --quiet` every few minutes")
+    p.add_argument("action", choices=("install", "remove", "show"),
+                   help="install (idempotent; replaces an older pgiam job), remove (every backend unless "
+                   "--backend), show (what is installed)")
+    p.add_argument("--every", metavar="DURATION", help="interval for install, e.g. 5m, 300s (default 5m; at "
+                   "least 1m and at most the smallest refresh_before of your services)")
+    p.add_argument("--backend", choices=("cron", "systemd", "launchd"), help="scheduler (default: launchd "
+                   "on macOS, a systemd user timer when `systemctl --user` works, else cron)")
+
+    p = verb("ca", "install the Amazon RDS CA bundle that sslmode=verify-full needs")
+    p.add_argument("action", choices=("install",), help="download (or copy) the bundle, check it, write it")
+    p.add_argument("--from", dest="source", metavar="URL|FILE", help="where to get it (default: the AWS "
+                   "global bundle, https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)")
+    p.add_argument("--dest", metavar="PATH", help="where to write it (default: "
+                   "~/.postgresql/rds-global-bundle.pem; `add` uses it as sslrootcert when present)")
+
+    p = verb("doctor", "check the files, environment, libpq and TLS setup a service depends on")
+    p.add_argument("name", nargs="?", metavar="NAME", help="check only this service (default: all)")
+    p.add_argument("--connect", action="store_true", help="also connect with `psql service=NAME`, explain "
+                   "failures and measure clock skew against the server")
+    p.add_argument("--json", action="store_true", help="print a JSON array of checks")
+    p = verb("completion", "print a shell completion script (bash or zsh)")
+    p.add_argument("shell", choices=("bash", "zsh"))
     return parser
 
 
@@ -104,7 +142,12 @@ def dispatch(args: argparse.Namespace) -> int:
         from pgiam.commands import token
 
         return token.run(ctx, hostname=args.hostname, port=args.port, region=args.region,
-                         username=args.username, profile=args.profile)
+                         username=args.username, profile=args.profile, kind=args.kind,
+                         expires_in=args.expires_in, dbname=args.dbname, any_host=args.any_host)
+    if cmd == "check-credentials":
+        from pgiam.commands import check_credentials
+
+        return check_credentials.run(ctx, args.names, args.json)
     if cmd == "add":
         from pgiam.commands import add
 
@@ -125,7 +168,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "status":
         from pgiam.commands import status
 
-        return status.run(ctx, args.json)
+        return status.run(ctx, args.json, details=args.details)
     if cmd == "env":
         from pgiam.commands import env
 
@@ -134,6 +177,23 @@ def dispatch(args: argparse.Namespace) -> int:
         from pgiam.commands import env
 
         return env.run_exec(ctx, args.name, args.argv)
+    if cmd == "schedule":
+        from pgiam.commands import schedule
+
+        return schedule.run(ctx, args.action, args.every, args.backend)
+    if cmd == "ca":
+        from pgiam.commands import ca
+
+        return ca.run(ctx, args.action, args.source, args.dest)
+    if cmd == "doctor":
+        from pgiam.commands import doctor
+
+        return doctor.run(ctx, args.name, connect=args.connect, as_json=args.json)
+    if cmd == "completion":
+        from pgiam.completion import generate
+
+        print(generate(build_parser(), args.shell), end="", file=ctx.out.stdout)
+        return 0
     raise UsageError(f"unknown command {cmd!r}")
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,5 +103,116 @@ def _user_dir(p: Platform, kind: str) -> Path:
         return p.home / "Library" / "Application Support" / "pgiam"
     xdg = {"config": "XDG_CONFIG_HOME", "state": "XDG_STATE_HOME"}[kind]
     fallback = {"config": ".config", "state": ".local/state"}[kind]
-    base = p.env.get(xdg, "").strip()
-    return Path(base if base and os.path.isabs(base) else p.home / fallback) / "pgiam"
+    base = p.env.get(xdg, "")  # like platformdirs: used only when absolute (XDG spec), never stripped
+    return Path(base if posixpath.isabs(base) else p.home / fallback) / "pgiam"
+
+
+# --- libpq's view: which file psql will actually read, per platform and libpq version -----------------
+
+LAUNCHD_LABEL = "org.pgiam.refresh"
+
+
+def has_mode_bits(p: Platform) -> bool:
+    """Windows has no Unix permission bits: libpq checks none there and pgiam cannot set 0600."""
+    return not p.windows
+
+
+def permissions_note(p: Platform) -> str | None:
+    """What to say instead of "mode 0600" where there are no mode bits (doctor and status)."""
+    if has_mode_bits(p):
+        return None
+    return (
+        "Windows has no Unix mode bits: libpq does not check pgpass permissions there and pgiam cannot "
+        "make it 0600; it is private only as far as the NTFS permissions on %APPDATA% make it"
+    )
+
+
+def system_service_file(p: Platform, compiled_sysconfdir: str | None = None) -> Path | None:
+    """libpq's system-wide service file: $PGSYSCONFDIR/pg_service.conf, else the compiled-in sysconfdir
+    (`pg_config --sysconfdir`, passed in by the caller), else None."""
+    base = p.env.get("PGSYSCONFDIR") or compiled_sysconfdir
+    return Path(base) / "pg_service.conf" if base else None
+
+
+def service_file_search(
+    p: Platform, override: str | None = None, compiled_sysconfdir: str | None = None,
+) -> list[Path]:
+    """Where libpq looks for a service, in order: the user file (PGSERVICEFILE or default), then the
+    system file (only consulted when the service is not in the first)."""
+    found = [service_file_path(p, override)]
+    system = system_service_file(p, compiled_sysconfdir)
+    if system is not None:
+        found.append(system)
+    return found
+
+
+def passwd_home() -> str | None:
+    """The home directory in the passwd entry of the effective user (what libpq <= 14 uses)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_dir or None
+    except (ImportError, KeyError, AttributeError):
+        return None
+
+
+def effective_pgpass(
+    p: Platform, version: tuple[int, int] | None, passwd_home: str | None,
+) -> tuple[Path, str]:
+    """The pgpass file psql will read (ignoring a stanza's passfile=) and a note when it is surprising.
+
+    PGPASSFILE wins everywhere (taken literally: libpq does not expand "~"); Windows uses %APPDATA%;
+    on Unix libpq <= 14 uses the passwd home directory, 15+ uses $HOME when set.
+    """
+    return _effective(p, version, passwd_home, "PGPASSFILE", ".pgpass", default_pgpass)
+
+
+def effective_service_file(
+    p: Platform, version: tuple[int, int] | None, passwd_home: str | None,
+) -> tuple[Path, str]:
+    """Like effective_pgpass, for the per-user service file (PGSERVICEFILE, else ~/.pg_service.conf)."""
+    return _effective(p, version, passwd_home, "PGSERVICEFILE", ".pg_service.conf", default_service_file)
+
+
+def _effective(
+    p: Platform, version: tuple[int, int] | None, pw_home: str | None, env_var: str, name: str,
+    default: Callable[[Platform], Path],
+) -> tuple[Path, str]:
+    from pgiam.libpq_rules import home_is_passwd_entry, libpq_home
+    from pgiam.libpq_version import format_version
+
+    chosen = p.env.get(env_var)
+    if chosen:
+        note = f"{env_var}={chosen} starts with '~', which libpq does not expand" if chosen[:1] == "~" else ""
+        return Path(chosen), note
+    if p.windows:
+        return default(p), ""
+    env_home = p.env.get("HOME") or None
+    home = libpq_home(version, env_home, pw_home) or str(p.home)
+    path = Path(home) / name
+    if env_home is None or pw_home is None or Path(env_home) == Path(pw_home):
+        return path, ""
+    fix = f"set {env_var}={Path(env_home) / name} (or upgrade libpq to 15+)"
+    rule = home_is_passwd_entry(version)
+    if rule:
+        return path, (
+            f"libpq {format_version(version)} reads {path} (the home directory in the passwd entry), not "
+            f"$HOME/{name} ({Path(env_home) / name}); {fix}"
+        )
+    if rule is None:
+        return path, (
+            f"$HOME ({env_home}) differs from the passwd home directory ({pw_home}) and the libpq version is "
+            f"unknown: libpq 15+ reads {path}, libpq 14 and older read {Path(pw_home) / name}; {fix}"
+        )
+    return path, ""
+
+
+def launchd_agent_path(p: Platform, label: str = LAUNCHD_LABEL) -> Path:
+    """macOS: where a per-user launchd agent's plist lives."""
+    return p.home / "Library" / "LaunchAgents" / f"{label}.plist"
+
+
+def systemd_user_dir(p: Platform) -> Path:
+    """Linux: where per-user systemd units live ($XDG_CONFIG_HOME/systemd/user)."""
+    base = p.env.get("XDG_CONFIG_HOME", "")
+    return Path(base if posixpath.isabs(base) else p.home / ".config") / "systemd" / "user"

@@ -421,8 +421,9 @@ def upsert(data: bytes, key: Key, password: str) -> bytes:
     owned = [i for i, line in enumerate(lines) if _owns(line, key)]
     first = next((i for i, line in enumerate(lines) if _would_match(line, tokens)), None)
     raws = [line.raw for line in lines]
-    if owned and first == owned[0]:
-        raws[first] = new_body + _terminator(raws[first])
+    in_place = bool(owned) and first == owned[0]
+    if in_place:
+        raws[owned[0]] = new_body + _terminator(raws[owned[0]])
         drop = set(owned[1:])
         insert_at = None
     else:
@@ -434,7 +435,7 @@ def upsert(data: bytes, key: Key, password: str) -> bytes:
             out.append(new_body + nl)
         if i not in drop:
             out.append(raw)
-    if insert_at is None and not (owned and first == owned[0]):
+    if insert_at is None and not in_place:
         if out and not out[-1].endswith(b"\n"):
             out[-1] += b"\n" if out[-1].endswith(b"\r") else nl
         out.append(new_body + nl)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pgiam import atomic, pgpass, servicefile, state, tokeninfo
+from pgiam import atomic, bulk, pgpass, servicefile, state, tokeninfo
 from pgiam.config import Service
 from pgiam.errors import PgiamError
 from pgiam.stanza import pgpass_key, stanza_params
@@ -62,7 +62,7 @@ def token_expiry(token: str, svc: Service, saved: state.ServiceState | None) -> 
 
 def current(svc: Service, pgpass_data: bytes | None, saved: state.ServiceState | None, now: datetime) -> Current:
     """Classify the stored entry: fresh, expiring (inside the refresh window), expired or missing."""
-    found = pgpass.find(pgpass_data or b"", pgpass_key(svc, db_user(svc)))
+    found = bulk.pgpass_find(pgpass_data or b"", pgpass_key(svc, db_user(svc)))
     if found is None:
         return Current(MISSING, None, "no pgpass entry")
     expires, why = token_expiry(found[1], svc, saved)
@@ -112,9 +112,9 @@ def make_plan(
     saved: dict[str, state.ServiceState], now: datetime, renew: bool, takeover: bool,
 ) -> Plan:
     plan = Plan()
-    sdata = service_data or b""
+    sindex = bulk.service_index(service_data or b"")
     for svc in services:
-        managed = servicefile.is_managed(sdata, svc.name)
+        managed = sindex.is_managed(svc.name)
         if managed is False and not takeover:
             plan.refused.append((svc, PgiamError(
                 f"{ctx.service_file} has a [{svc.name}] stanza that pgiam did not write; rename the "
@@ -125,7 +125,7 @@ def make_plan(
         cur = current(svc, pgpass_data, saved.get(svc.name), now)
         if renew or cur.state != FRESH:
             plan.tokens.append(svc)
-        elif servicefile.get(sdata, svc.name) != desired_stanza(svc, ctx) or not managed:
+        elif sindex.get(svc.name) != desired_stanza(svc, ctx) or not managed:
             plan.stanzas.append(svc)
             plan.fresh.append((svc, cur.expires_at))
         else:
@@ -149,6 +149,8 @@ def execute(ctx: Context, services: list[Service], *, renew: bool = False, takeo
         outcomes[svc.name] = Outcome(svc, "failed", error=err)
     for svc, exp in plan.fresh:
         outcomes[svc.name] = Outcome(svc, "fresh", expires_at=exp)
+    # only when something is to be written: the no-op path never runs pg_config
+    libpq = _check_libpq(ctx, plan, outcomes) if plan.tokens or plan.stanzas else None
 
     issued: list[tuple[Service, Token]] = []
     if plan.tokens:
@@ -159,18 +161,24 @@ def execute(ctx: Context, services: list[Service], *, renew: bool = False, takeo
         for svc in plan.tokens:
             try:
                 tok = get_provider(svc.kind).issue(svc, cache, now)
+                _check_pgpass_line(libpq, svc, tok)
             except PgiamError as e:
                 outcomes[svc.name] = Outcome(svc, "failed", error=PgiamError(str(e), exit_code=e.exit_code))
                 continue
             issued.append((svc, tok))
             outcomes[svc.name] = Outcome(svc, "refreshed", expires_at=tok.expires_at, token=tok)
 
+    if not issued and pgpass_data is not None and _too_open(ctx):
+        # nothing to write, but libpq ignores a group/other-readable pgpass: fix its mode
+        try:
+            atomic.update_file(ctx.pgpass, lambda d: d, private=True)
+        except PgiamError as e:
+            ctx.out.error(str(e))
+
     if issued:
         def edit_pgpass(data: bytes | None) -> bytes:
-            out = data or b""
-            for svc, tok in issued:
-                out = pgpass.upsert(out, pgpass_key(svc, tok.user), tok.value)
-            return out
+            items = [(pgpass_key(svc, tok.user), tok.value) for svc, tok in issued]
+            return bulk.pgpass_upsert_all(data or b"", items)
 
         try:
             atomic.update_file(ctx.pgpass, edit_pgpass, private=True)
@@ -187,6 +195,45 @@ def execute(ctx: Context, services: list[Service], *, renew: bool = False, takeo
     return [outcomes[s.name] for s in services]
 
 
+def _check_libpq(ctx: Context, plan: Plan, outcomes: dict[str, Outcome]) -> tuple[int, int] | None:
+    """Fail (exit 2, nothing written) the services whose stanza the local libpq would reject."""
+    from pgiam import libpq_rules, libpq_version
+
+    version = libpq_version.detect()
+    bad: set[str] = set()
+    for svc in [*plan.tokens, *plan.stanzas]:
+        problem = libpq_rules.stanza_problem(version, svc.name, desired_stanza(svc, ctx))
+        if problem is not None:
+            bad.add(svc.name)
+            err = PgiamError(f"{ctx.service_file}: {problem}", exit_code=2)
+            outcomes[svc.name] = Outcome(svc, "failed", error=err)
+    plan.tokens = [s for s in plan.tokens if s.name not in bad]
+    plan.stanzas = [s for s in plan.stanzas if s.name not in bad]
+    return version
+
+
+def _check_pgpass_line(version: tuple[int, int] | None, svc: Service, tok: Token) -> None:
+    """Refuse (exit 1) a token line an old libpq would truncate; `pgiam exec` still works there."""
+    from pgiam import libpq_rules
+
+    line = pgpass.format_line(pgpass_key(svc, tok.user), tok.value).rstrip(b"\r\n")
+    problem = libpq_rules.pgpass_line_problem(version, svc.name, len(line))
+    if problem is not None:
+        raise PgiamError(problem)
+
+
+def _too_open(ctx: Context) -> bool:
+    import os
+    import stat
+
+    if ctx.platform.windows:
+        return False
+    try:
+        return bool(stat.S_IMODE(os.stat(ctx.pgpass).st_mode) & 0o077)
+    except OSError:
+        return False
+
+
 def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcome], takeover: bool) -> None:
     warnings: list[str] = []
     failed: dict[str, PgiamError] = {}
@@ -195,9 +242,13 @@ def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcom
         warnings.clear()
         failed.clear()
         out = data or b""
+        index = bulk.ServiceIndex(out)  # stanzas upsert would not change are skipped (O(N), not O(N²))
         for svc in svcs:
+            params = desired_stanza(svc, ctx)
+            if index.unchanged_by_upsert(svc.name, params, takeover):
+                continue
             try:
-                out, warns = servicefile.upsert(out, svc.name, desired_stanza(svc, ctx), force=takeover)
+                out, warns = servicefile.upsert(out, svc.name, params, force=takeover)
             except PgiamError as e:
                 failed[svc.name] = e
                 continue

@@ -13,6 +13,7 @@ have crontab || need+=(cron)
 have systemd-analyze || need+=(systemd)
 have runuser || need+=(util-linux)
 have useradd || need+=(passwd)
+have zsh || need+=(zsh)
 [ "${#need[@]}" -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()

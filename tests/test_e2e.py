@@ -230,3 +230,18 @@ def test_token_matches_aws_cli_byte_for_byte(cli: Cli, tmp_path: Path) -> None:
     assert ours.returncode == 0, ours.stderr
     assert "X-Amz-Date=20260102T030405Z" in theirs.stdout
     assert ours.stdout == theirs.stdout
+
+
+def test_noop_refresh_fixes_a_group_readable_pgpass(rig: Rig, cli: Cli, isolated_env: Path) -> None:
+    prepare(rig, cli)
+    assert cli(*add_args(rig, "demo", "jane_doe")).code == 0
+    pgpass = isolated_env / ".pgpass"
+    pgpass.chmod(0o644)
+    assert psql_service(rig, isolated_env, "demo").returncode != 0  # libpq ignores the whole file
+    before = (pgpass.read_bytes(), pgpass.stat().st_mtime_ns)
+    r = cli("refresh")
+    assert r.code == 0
+    assert "fixed to 0600" in r.err and len(r.err.strip().splitlines()) == 1
+    assert pgpass.stat().st_mode & 0o777 == 0o600
+    assert (pgpass.read_bytes(), pgpass.stat().st_mtime_ns) == before
+    assert psql_service(rig, isolated_env, "demo").returncode == 0

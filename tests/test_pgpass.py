@@ -79,9 +79,7 @@ def ref_owned(raw: bytes, key: Key) -> bool:
 
 PIECES = ["a", "b", "*", ":", "\\", " ", "é", "h", "5432", "::1", "x:y"]
 token_st = st.lists(st.sampled_from(PIECES), max_size=3).map("".join)
-password_st = st.text(
-    alphabet=st.sampled_from(list("ab:\\*/?=&% é\t") + ["\u2603"]), min_size=1, max_size=12
-)
+password_st = st.text(alphabet=st.sampled_from(list("ab:\\*/?=&% é\t\u2603")), min_size=1, max_size=12)
 
 
 def _clean(value: str) -> bool:

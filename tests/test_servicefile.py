@@ -89,7 +89,7 @@ def file_st(draw: st.DrawFn) -> bytes:
     return out
 
 
-value_st = st.text(alphabet=st.sampled_from(list("ab=:#[] é/\\*") + ["\u2603"]), max_size=12).filter(
+value_st = st.text(alphabet=st.sampled_from(list("ab=:#[] é/\\*\u2603")), max_size=12).filter(
     lambda v: v == v.strip()
 )
 key_st = st.sampled_from(["host", "port", "dbname", "user", "sslmode", "passfile", "options", "a_b"])
@@ -353,6 +353,6 @@ def test_problems() -> None:
 
 def test_problems_exact_length_thresholds() -> None:
     line = b"options=" + b"x" * 1013  # 1021 bytes: libpq 14 reads it
-    assert not any("1021" in n for n in sf.problems(b"[a]\n" + line + b"\n"))
-    assert any("1021" in n for n in sf.problems(b"[a]\n" + line + b"x\n"))
-    assert any("1021" in n for n in sf.problems(b"[a]\n" + line + b"\r\n"))
+    assert not any("libpq 14" in n for n in sf.problems(b"[a]\n" + line + b"\n"))
+    assert any("libpq 14" in n for n in sf.problems(b"[a]\n" + line + b"x\n"))
+    assert any("libpq 14" in n for n in sf.problems(b"[a]\n" + line + b"\r\n"))

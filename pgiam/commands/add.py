@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pgiam import atomic, configedit, pgpass, refresh
+from pgiam.ca import default_bundle
 from pgiam.commands.refresh import report
 from pgiam.config import NAME_RE, build_services
 from pgiam.context import Context
@@ -49,6 +50,12 @@ def run(ctx: Context, name: str, values: dict[str, Any], sets: list[str], force:
     if ctx.site_config_path is not None and ctx.site_config_path.exists():
         layers.insert(0, (ctx.site_config_path, parse_toml(ctx.site_config_path.read_bytes(), ctx.site_config_path)))
     svc = build_services(layers)[name]
+    bundle = default_bundle(ctx.platform)
+    if svc.sslrootcert is None and svc.kind == "rds" and svc.sslmode != "require" and bundle.is_file():
+        values["sslrootcert"] = str(bundle)  # installed by `pgiam ca install`
+        layers[-1] = (ctx.config_path, parse_toml(edit(current), ctx.config_path))
+        svc = build_services(layers)[name]
+        ctx.out.info(f"{name}: sslrootcert = {bundle} (the RDS CA bundle from `pgiam ca install`)")
 
     atomic.update_file(ctx.config_path, edit, private=False)
     ctx.out.info(f"{name}: saved in {ctx.config_path}")

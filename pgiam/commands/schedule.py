@@ -7,6 +7,7 @@ launchctl) are run by name from PATH with argument lists, never through a shell.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,7 +26,9 @@ class ToolError(PgiamError):
     """A scheduler tool is missing or failed (exit 1)."""
 
 
-def _run(argv: Sequence[str], *, input: str | None = None, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+def _run(
+    argv: Sequence[str], *, input: str | None = None, timeout: float = TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
     """Run a tool by name from PATH; ToolError when it is missing or hangs."""
     try:
         return subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout,
@@ -191,8 +194,9 @@ def _systemd_install(ctx: Context, job: schedule.Job) -> int:
     for name, text in schedule.systemd_units(job).items():
         changed = _write(d / name, text.encode()) or changed
     timer = f"{schedule.UNIT}.timer"
-    ctx.out.info(f"systemd: {'wrote' if changed else 'unchanged'} {d / schedule.UNIT}.service and {d / timer}")
-    steps = (("daemon-reload",), ("enable", "--now", timer), ("start", "--no-block", f"{schedule.UNIT}.service"))
+    service = f"{schedule.UNIT}.service"
+    ctx.out.info(f"systemd: {'wrote' if changed else 'unchanged'} {d / service} and {d / timer}")
+    steps = (("daemon-reload",), ("enable", "--now", timer), ("start", "--no-block", service))
     for step in steps:
         try:
             p = _systemctl(*step)
@@ -224,7 +228,8 @@ def _systemd_remove(ctx: Context) -> bool:
     try:
         p = _systemctl("disable", "--now", f"{schedule.UNIT}.timer")
         if p.returncode != 0:
-            ctx.out.warn(f"systemd: `systemctl --user disable` failed ({_first_line(p)}); removing the files anyway")
+            ctx.out.warn(f"systemd: `systemctl --user disable` failed ({_first_line(p)}); "
+                         "removing the files anyway")
     except ToolError as e:
         ctx.out.warn(f"systemd: {e}; removing the files anyway")
     for f in _systemd_files(ctx):
@@ -235,11 +240,9 @@ def _systemd_remove(ctx: Context) -> bool:
                 raise ToolError(f"systemd: cannot remove {f}: {e.strerror}") from None
         else:
             _delete(f)
-    try:
+    with contextlib.suppress(ToolError):
         _systemctl("daemon-reload")
-    except ToolError:
-        pass
-    ctx.out.info(f"systemd: removed {schedule.UNIT}.timer and {schedule.UNIT}.service from {systemd_dir(ctx)}")
+    ctx.out.info(f"systemd: removed {schedule.UNIT}.timer and .service from {systemd_dir(ctx)}")
     return True
 
 
@@ -308,7 +311,7 @@ def _launchd_show(ctx: Context) -> list[str]:
         return []
     doc = schedule.launchd_read(plist.read_bytes())
     if doc is None:
-        return [f"launchd: {plist} exists but is not a valid plist; run `pgiam schedule install --backend launchd`"]
+        return [f"launchd: {plist} is not a valid plist; run `pgiam schedule install --backend launchd`"]
     every = doc.get("StartInterval")
     argv = doc.get("ProgramArguments")
     when = f"every {schedule.human(every)}" if isinstance(every, int) else "interval unknown"
@@ -341,7 +344,7 @@ def install(ctx: Context, every_text: str | None, backend: str | None) -> int:
     chosen = backend or default_backend(ctx)
     job = make_job(ctx, every)
     if not services:
-        ctx.out.warn(f"no services in {ctx.config_path} yet; the job will have nothing to do until you `pgiam add`")
+        ctx.out.warn(f"no services in {ctx.config_path} yet; the job has nothing to do until `pgiam add`")
     if chosen == "cron":
         code = _cron_install(ctx, job)
     elif chosen == "systemd":

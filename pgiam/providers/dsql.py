@@ -22,7 +22,7 @@ MAX_LIFETIME = 604800  # one week
 ADMIN_ROLE = "admin"
 SYSTEM_ROOTCERT_SINCE = (16, 0)  # libpq learned sslrootcert=system in 16
 
-log = logging.getLogger("pgiam")
+log = logging.getLogger("pgiam.stanza")  # notices about the stanza; `pgiam token` silences them
 
 
 def action_for(user: str) -> str:
@@ -65,7 +65,7 @@ class DsqlProvider:
             expires = c.expiry
         if svc.sslrootcert is None and not _system_rootcert_ok(svc):
             log.warning(
-                "%s: the local libpq is older than 16 (no sslrootcert=system), so the stanza uses "
+                "%s: the local libpq is older than 16 or unknown (no sslrootcert=system), so the stanza uses "
                 "sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full", svc.name,
             )
         return Token(value=value, user=svc.user, expires_at=expires, source=c.source)
