@@ -6,7 +6,7 @@ PREFIX ?= $(HOME)/.local
 MANDIR ?= $(PREFIX)/share/man
 PYTEST_ARGS ?=
 
-.PHONY: venv deps test lint unit demo bench man install completion clean
+.PHONY: venv deps test lint unit demo bench man install install-data completion clean
 
 venv: $(VENV)/.stamp
 
@@ -39,14 +39,19 @@ bench: venv
 man:
 	mandoc -Tutf8 man/pgiam.1 | less
 
-completion: venv
+# generated from the parser; needs only the standard library
+completion:
 	mkdir -p build
-	$(PY) -m pgiam completion bash > build/pgiam.bash
-	$(PY) -m pgiam completion zsh > build/_pgiam
+	PYTHONPATH=. $(PYTHON) -m pgiam completion bash > build/pgiam.bash
+	PYTHONPATH=. $(PYTHON) -m pgiam completion zsh > build/_pgiam
 
-install: completion
+install: install-data
 	$(PYTHON) -m pip install --user . 2>/dev/null || pipx install --force .
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+
+# the man page and completions only (also what `make install` adds to the Python package)
+install-data: completion
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions
 	install -m 0644 man/pgiam.1 $(DESTDIR)$(MANDIR)/man1/pgiam.1
 	install -m 0644 build/pgiam.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pgiam
 	install -m 0644 build/_pgiam $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_pgiam

@@ -79,8 +79,10 @@ def _terminator(raw: bytes) -> bytes:
 
 def pgpass_upsert_all(data: bytes, items: Sequence[tuple[Key, str]]) -> bytes:
     """Same as applying ``pgpass.upsert`` for each (key, password) in order, in one pass when it can."""
-    bodies = [(key, pgpass.format_line(key, password)[:-1]) for key, password in items]  # raises first
-    out = _upsert_fast(data, bodies)
+    out = None
+    if b"\0" not in data:  # (with a NUL the first upsert raises after validating only its own item)
+        bodies = [(key, pgpass.format_line(key, password)[:-1]) for key, password in items]  # may raise
+        out = _upsert_fast(data, bodies)
     if out is None:
         out = data
         for key, password in items:
@@ -89,18 +91,21 @@ def pgpass_upsert_all(data: bytes, items: Sequence[tuple[Key, str]]) -> bytes:
 
 
 def _upsert_fast(data: bytes, bodies: Sequence[tuple[Key, bytes]]) -> bytes | None:
-    """The common case, or None. Sound because, for keys without ``*`` fields and a file without NUL
-    bytes, a line could match a key's connection exactly when it is a five-field entry whose first four
-    fields are each an unescaped ``*`` or equal to the key's: so replacing one owned line (keeping its
-    four fields) or appending a line never changes which line matches any *other* key, and the
-    sequential upserts commute. Each key must then either own exactly one line that is also the first
-    line that could match it (replaced in place), or own none with no line that could match (appended;
-    only when the text is empty or ends in a newline, so that the newline style stays fixed)."""
-    if b"\0" in data:
-        return None
+    """The common case, or None.
+
+    Sound because, for keys without ``*`` fields and a file without NUL bytes (the caller checks), a
+    line could match a key's connection exactly when it is a five-field entry whose first four fields
+    are each an unescaped ``*`` or equal to the key's. So replacing one owned line (keeping its four
+    fields) or appending a line never changes which line matches any *other* key, and the sequential
+    upserts commute. Each key must then either own exactly one line that is also the first line that
+    could match it (replaced in place), or own none with no line that could match (appended; only when
+    the text is empty or ends in a newline, so that the newline style stays fixed).
+    """
     latest: dict[Key, bytes] = {}
     for key, body in bodies:
-        if pgpass.WILDCARD in key.fields():
+        if pgpass.WILDCARD in key.fields() or any(":" in v for v in key.fields()):
+            # a bare ':' in a line's field also matches a ':' inside the value (IPv6 hosts, odd
+            # names): such a line can match the key without its split fields being equal to it
             return None
         latest[key] = body  # a repeated key ends where its first upsert put it, with the last value
     lines = pgpass.parse(data)
@@ -171,13 +176,18 @@ class ServiceIndex:
     def unchanged_by_upsert(self, name: str, params: Sequence[tuple[str, str]], force: bool) -> bool:
         """Whether ``servicefile.upsert`` would leave the stanza's bytes as they are."""
         text = self.section(name)
-        if not text or "]" in name:
-            return False
+        if not text or "]" in name or _first_newline(text) != _first_newline(self.data):
+            return False  # (upsert writes the stanza with the whole file's newline style)
         try:
             new, _ = servicefile.upsert(text, name, params, force=force)
         except Exception:
             return False
         return new == text
+
+
+def _first_newline(data: bytes) -> bytes:
+    i = data.find(b"\n")
+    return b"\r\n" if i > 0 and data[i - 1 : i] == b"\r" else b"\n"
 
 
 _last_sindex: ServiceIndex | None = None

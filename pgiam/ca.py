@@ -66,7 +66,8 @@ def count_certificates(data: bytes, where: str = "the bundle") -> int:
                               "`openssl x509 -inform der` or download the .pem bundle")
         raise BundleError(f"{where} holds no -----BEGIN CERTIFICATE----- block; it is not a PEM bundle")
     blocks = _BLOCK_RE.findall(data)
-    if data.count(_BEGIN) != len(blocks) or data.count(_END) != len(blocks):
+    tail = data[data.rfind(_END) + len(_END):] if _END in data else data
+    if data.count(_BEGIN) != len(blocks) or data.count(_END) != len(blocks) or b"-----" in tail:
         raise BundleError(f"{where} is truncated or damaged: {data.count(_BEGIN)} BEGIN CERTIFICATE lines "
                           f"but {len(blocks)} complete blocks; download it again")
     for i, body in enumerate(blocks, 1):

@@ -297,7 +297,8 @@ def _finish(svc: Service, values: Mapping[str, tuple[Path, Any]], anypath: Path)
     if svc.workgroup is not None and kind != "redshift-serverless":
         raise ConfigError(f"{where('workgroup')}: only for kind \"redshift-serverless\"; remove the key")
     for key in ("db_groups", "auto_create"):
-        if key in values and values[key][1] and (kind != "redshift" or svc.user.startswith(("IAM:", "IAMR:", "IAMA:"))):
+        mapped = svc.user.startswith(("IAM:", "IAMR:", "IAMA:"))
+        if key in values and values[key][1] and (kind != "redshift" or mapped):
             raise ConfigError(
                 f"{where(key)}: only for kind \"redshift\" with a plain database user "
                 "(GetClusterCredentials); remove the key"

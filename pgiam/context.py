@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -11,8 +10,6 @@ from pathlib import Path
 from typing import TextIO
 
 from pgiam import config, paths
-
-log = logging.getLogger("pgiam")
 
 
 @dataclass
@@ -78,7 +75,12 @@ class Context:
 
     @property
     def pgpass_is_default(self) -> bool:
-        return _same(self.pgpass, paths.default_pgpass(self.platform))
+        # asked once per service while planning: resolve the paths once (realpath costs lstat calls)
+        cached = self.__dict__.get("_pgpass_default")
+        if cached is None or cached[0] != self.pgpass:
+            cached = (self.pgpass, _same(self.pgpass, paths.default_pgpass(self.platform)))
+            self.__dict__["_pgpass_default"] = cached
+        return bool(cached[1])
 
 
 def _same(a: Path, b: Path) -> bool:

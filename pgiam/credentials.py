@@ -28,7 +28,12 @@ def _label(profile: str | None) -> str:
 
 
 def _session(profile: str | None) -> Any:
+    import logging
+
     import botocore.session
+
+    # pgiam reports each failure once, in one line; botocore's own warnings would only repeat it
+    logging.getLogger("botocore").setLevel(logging.ERROR)
 
     try:
         return botocore.session.Session(profile=profile)
@@ -141,25 +146,31 @@ def _explain(e: Exception, profile: str | None) -> CredentialsError:
     who = _label(profile)
     p = profile or "default"
     if name == "ProfileNotFound":
-        fix = f"profile {p!r} is not in AWS_CONFIG_FILE/~/.aws/config; fix `profile =` or run `aws configure --profile {p}`"
-    elif name in ("SSOTokenLoadError", "UnauthorizedSSOTokenError", "TokenRetrievalError") or "sso" in name.lower():
+        fix = (f"profile {p!r} is not in AWS_CONFIG_FILE/~/.aws/config; fix `profile =` or run "
+               f"`aws configure --profile {p}`")
+    elif name in ("UnauthorizedSSOTokenError", "TokenRetrievalError") or "sso" in name.lower():
         fix = f"the SSO session is missing or expired: run `aws sso login --profile {p}`"
+    elif name == "NoRegionError":
+        fix = f"set `region =` in profile {p!r} of the AWS config file, or AWS_DEFAULT_REGION (STS needs one)"
     elif name == "PartialCredentialsError" and "source_profile" in text:
-        fix = f"profile {p!r} names a role_arn but no source_profile (or credential_source): add `source_profile`"
+        fix = (f"profile {p!r} names a role_arn but no source_profile (or credential_source): "
+               "add `source_profile`")
     elif name == "PartialCredentialsError":
         fix = "set both the access key id and the secret access key"
     elif "still expired" in text or "expired" in name.lower():
         fix = (f"the credentials of profile {p!r} are already expired: renew them at their source "
                f"(`aws sso login --profile {p}`, the credential_process, or fresh keys)")
     elif name == "InvalidConfigError" and "source_profile" in text:
-        fix = f"profile {p!r} names a role_arn but its source_profile is missing or invalid: add `source_profile`"
+        fix = (f"profile {p!r} names a role_arn but its source_profile is missing or invalid: "
+               "add `source_profile`")
     elif name == "InvalidConfigError":
         fix = f"fix profile {p!r} in the AWS config file"
     elif name in ("CredentialRetrievalError",) and "process" in text.lower():
         fix = "the profile's credential_process failed or printed invalid JSON: run it by hand to see why"
     elif name == "ClientError" or "AccessDenied" in text:
         fix = "STS refused the request: check the role's trust policy and your source credentials"
-    elif name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"):
+    elif name in ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                  "ConnectionClosedError"):
         fix = "could not reach the credential endpoint: check the network or the endpoint URL"
     else:
         fix = "check the profile with `aws sts get-caller-identity" + (f" --profile {p}`" if profile else "`")

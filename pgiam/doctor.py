@@ -11,16 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pgiam import ca, pgpass, servicefile
+from pgiam import ca, libpq_rules, pgpass, servicefile
 from pgiam.config import Service
 from pgiam.endpoints import parse_endpoint
 from pgiam.libpq_version import format_version
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
-# first releases that read pgpass lines of any length (older ones cut at 319 bytes: a token breaks)
-LONG_PGPASS_LINES = {13: 0, 12: 5, 11: 10, 10: 15}
-LONG_PGPASS_LINES_9 = {6: 20, 5: 24}  # 9.6.20, 9.5.24
 SKEW_WARN = 60
 SKEW_FAIL = 300  # SigV4 accepts a request time within 5 minutes of AWS's clock
 
@@ -73,18 +70,21 @@ def pgpass_file(path: str, info: FileInfo) -> Check:
         return Check(name, FAIL, f"{path} is not a regular file; libpq cannot use it",
                      f"remove {path}, then run `pgiam refresh`")
     if info.mode & 0o077:
-        return Check(name, FAIL, f"{path} has mode {info.mode:04o}; libpq ignores a pgpass file that group or "
-                     "others can access", f"chmod 600 {path} (or run `pgiam refresh`, which fixes it)")
+        return Check(name, FAIL, f"{path} has mode {info.mode:04o}; libpq ignores a pgpass file that "
+                     "group or others can access", f"chmod 600 {path} (`pgiam refresh` also fixes it)")
     link = " (through a symlink)" if info.symlink else ""
     return Check(name, OK, f"{path} is a regular file with mode {info.mode:04o}{link}")
 
 
-def pgpass_lines(path: str, data: bytes | None) -> Check:
+def pgpass_lines(path: str, data: bytes | None, version: tuple[int, int] | None = None) -> Check:
     notes = pgpass.problems(data or b"")
+    if libpq_rules.unlimited_pgpass_lines(version):  # this libpq reads long lines whole
+        notes = [n for n in notes if "bytes long" not in n]
     if not notes:
         return Check("pgpass lines", OK, f"{path}: no lines libpq would misread")
     extra = f" (+{len(notes) - 1} more)" if len(notes) > 1 else ""
-    return Check("pgpass lines", WARN, f"{path}: {notes[0]}{extra}", f"edit {path}; `pgiam doctor --json` lists all")
+    return Check("pgpass lines", WARN, f"{path}: {notes[0]}{extra}",
+                 f"edit {path}; see `pgiam doctor --json` for every line")
 
 
 def pgpass_entry(svc: Service, path: str, data: bytes | None, key: pgpass.Key) -> Check:
@@ -96,8 +96,8 @@ def pgpass_entry(svc: Service, path: str, data: bytes | None, key: pgpass.Key) -
                      f"run `pgiam refresh {svc.name}`", svc.name)
     picked = pgpass.lookup(data or b"", key.host, key.port, key.dbname, key.user)
     if picked is not None and picked[0] != ours[0]:
-        return Check(name, FAIL, f"line {picked[0] + 1} of {path} matches this connection before pgiam's line "
-                     f"{ours[0] + 1}, so libpq never uses the token",
+        return Check(name, FAIL, f"line {picked[0] + 1} of {path} matches this connection before "
+                     f"pgiam's line {ours[0] + 1}, so libpq never uses the token",
                      f"delete or narrow line {picked[0] + 1}, or run `pgiam refresh --force {svc.name}` "
                      "(it puts the token first)", svc.name)
     return Check(name, OK, f"line {ours[0] + 1} of {path} is the one libpq uses", service=svc.name)
@@ -111,7 +111,8 @@ def password_env(env: Mapping[str, str]) -> Check:
 
 
 def libpq_env(env: Mapping[str, str], pgpass_path: str, service_path: str, passfile_in_stanza: bool) -> Check:
-    """PGPASSFILE / PGSERVICEFILE / PGSYSCONFDIR: report them, fail when libpq reads other files than pgiam."""
+    """PGPASSFILE / PGSERVICEFILE / PGSYSCONFDIR: report them; fail when libpq reads other files than
+    pgiam writes."""
     seen = [f"{k}={env[k]}" for k in ("PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR") if env.get(k)]
     name = "libpq environment"
     sf = env.get("PGSERVICEFILE")
@@ -120,15 +121,17 @@ def libpq_env(env: Mapping[str, str], pgpass_path: str, service_path: str, passf
                      "pgiam's stanzas", f"pass --service-file {sf} to pgiam, or unset PGSERVICEFILE")
     pf = env.get("PGPASSFILE")
     if pf and pf != pgpass_path and not passfile_in_stanza:
-        return Check(name, FAIL, f"PGPASSFILE={pf} but pgiam writes {pgpass_path}; libpq reads the other file",
+        return Check(name, FAIL, f"PGPASSFILE={pf} but pgiam writes {pgpass_path}; libpq reads the other "
+                     "file",
                      f"pass --pgpass {pf} to pgiam, or unset PGPASSFILE")
     if not seen:
         return Check(name, OK, "no PGPASSFILE, PGSERVICEFILE or PGSYSCONFDIR: libpq uses its default files")
-    return Check(name, OK, "in effect: " + ", ".join(seen) + " (scheduled jobs pass pgiam's paths explicitly)")
+    return Check(name, OK, "in effect: " + ", ".join(seen) + " (scheduled jobs pass pgiam's paths "
+                 "explicitly)")
 
 
 def _line_limit(version: tuple[int, int] | None) -> int:
-    return servicefile.MAX_LINE if version is not None and version[0] >= 14 else servicefile.MAX_LINE_OLD
+    return libpq_rules.service_line_max(version)
 
 
 def service_file_lines(path: str, data: bytes | None, version: tuple[int, int] | None) -> Check:
@@ -143,7 +146,7 @@ def service_file_lines(path: str, data: bytes | None, version: tuple[int, int] |
             return Check(name, status, f"{path} line {no} is {len(line)} bytes; {which} rejects lines over "
                          f"{limit} bytes and then fails every service lookup after it",
                          f"shorten or remove line {no} of {path}")
-    notes = servicefile.problems(raw)
+    notes = [n for n in servicefile.problems(raw) if "bytes long" not in n]  # lengths: judged above
     dupes = [n for n in notes if "repeats the stanza" in n]
     if dupes:
         return Check(name, WARN, f"{path}: {dupes[0]}", f"remove the duplicate stanza from {path}")
@@ -158,7 +161,8 @@ def stanza(svc: Service, path: str, params: Sequence[tuple[str, str]] | None, ma
         return Check(name, FAIL, f"{path} has no [{svc.name}] stanza", f"run `pgiam refresh {svc.name}`",
                      svc.name)
     if any(k == "password" for k, _ in params):
-        return Check(name, FAIL, f"[{svc.name}] in {path} has a password= line; it wins over the pgpass token",
+        return Check(name, FAIL, f"[{svc.name}] in {path} has a password= line; it wins over the pgpass "
+                     "token",
                      f"delete the password= line from [{svc.name}]", svc.name)
     if not managed:
         return Check(name, WARN, f"[{svc.name}] in {path} was not written by pgiam",
@@ -166,19 +170,18 @@ def stanza(svc: Service, path: str, params: Sequence[tuple[str, str]] | None, ma
     return Check(name, OK, f"[{svc.name}] in {path} is pgiam's and has no password=", service=svc.name)
 
 
+def stanza_keys(svc: Service, params: Sequence[tuple[str, str]] | None,
+                version: tuple[int, int] | None) -> Check | None:
+    """Keywords this libpq does not know make it reject the whole stanza."""
+    bad = libpq_rules.unknown_stanza_keys(version, [k for k, _ in params or []])
+    if not bad:
+        return None
+    return Check("stanza keys", FAIL, f"libpq {format_version(version)} rejects [{svc.name}]: unknown "
+                 f"keyword{'s' if len(bad) > 1 else ''} {', '.join(bad)}",
+                 "upgrade the PostgreSQL client, or remove the keyword (libpq table in the config)", svc.name)
+
+
 # --------------------------------------------------------------------------- libpq
-
-
-def _long_lines_ok(v: tuple[int, int]) -> bool:
-    major, minor = v
-    if major >= 13:
-        return True
-    if major >= 10:
-        return minor >= LONG_PGPASS_LINES[major]
-    if major == 9:
-        need = LONG_PGPASS_LINES_9.get(minor // 100)
-        return need is not None and minor % 100 >= need
-    return False
 
 
 def libpq_version(version: tuple[int, int] | None, uses_passfile: bool = False,
@@ -189,14 +192,14 @@ def libpq_version(version: tuple[int, int] | None, uses_passfile: bool = False,
                      "install the PostgreSQL client, or set PGIAM_LIBPQ_VERSION=15.4 to the version your "
                      "clients use")
     shown = format_version(version)
-    if not _long_lines_ok(version):
+    if libpq_rules.unlimited_pgpass_lines(version) is False:
         return Check(name, FAIL, f"libpq {shown} reads at most 319 bytes of a pgpass line and cuts every IAM "
                      "token (login fails: 'password retrieved from file')",
                      "upgrade the PostgreSQL client to 13+ (or 12.5, 11.10, 10.15, 9.6.20, 9.5.24)")
-    if uses_passfile and version[0] < 10:
+    if uses_passfile and not libpq_rules.keyword_known(version, "passfile"):
         return Check(name, FAIL, f"libpq {shown} does not know passfile=, which a stanza uses",
                      "upgrade the PostgreSQL client to 10+, or keep pgpass at ~/.pgpass")
-    if uses_system_root and version[0] < 16:
+    if uses_system_root and libpq_rules.supports_sslrootcert_system(version) is False:
         return Check(name, FAIL, f"libpq {shown} has no sslrootcert=system (16+): it looks for a file "
                      "named 'system'", "set sslrootcert to a CA bundle file, or upgrade the client to 16+")
     limit = _line_limit(version)
@@ -212,7 +215,8 @@ def sslmode(svc: Service, mode: str) -> Check:
     what = ("checks the CA but not the host name" if mode == "verify-ca"
             else "encrypts but does not check the server: an impostor could capture a 15-minute token")
     return Check("sslmode", WARN, f"sslmode={mode} {what}",
-                 f"pgiam add {svc.name} ... --sslmode verify-full (with `pgiam ca install` for the CA)", svc.name)
+                 f"pgiam add {svc.name} ... --sslmode verify-full (with `pgiam ca install` for the CA)",
+                 svc.name)
 
 
 def sslrootcert(svc: Service, mode: str, root: str | None, default_root: str, data: bytes | None) -> Check:
@@ -243,7 +247,8 @@ def region_host(svc: Service) -> Check:
     ep = parse_endpoint(svc.sign_host)
     if ep is None:
         region = svc.region or "the profile's region"
-        return Check("region", WARN, f"{svc.sign_host} does not name its region; tokens are signed for {region}",
+        return Check("region", WARN, f"{svc.sign_host} does not name its region; tokens are signed for "
+                     f"{region}",
                      "sign for the real endpoint name (signing_host) so the region cannot drift", svc.name)
     if svc.region and svc.region != ep.region:
         return Check("region", FAIL, f"region {svc.region} does not match {ep.region} in {svc.sign_host}",
@@ -259,8 +264,8 @@ def host_endpoint(svc: Service, resolved: Resolution | None) -> Check:
     if resolved is None or resolved.error:
         why = f" (DNS: {resolved.error})" if resolved and resolved.error else ""
         return Check(name, WARN, f"{svc.host} is not an AWS endpoint name{why}; verify-full checks the "
-                     "certificate against it", "use the RDS endpoint as host (hostaddr/local_port for tunnels)",
-                     svc.name)
+                     "certificate against it",
+                     "use the RDS endpoint as host (hostaddr/local_port for tunnels)", svc.name)
     names = [resolved.canonical, *resolved.aliases]
     endpoints = [n.rstrip(".").lower() for n in names if parse_endpoint(n) is not None]
     if endpoints:
@@ -324,7 +329,8 @@ _CAUSES: tuple[tuple[str, str, str], ...] = (
     (r"root certificate file .* does not exist",
      "the CA bundle is missing", "run `pgiam ca install` and `pgiam add NAME ...` again"),
     (r"certificate verify failed|self[- ]signed certificate",
-     "the server certificate is not signed by a CA in sslrootcert", "run `pgiam ca install` (the RDS bundle)"),
+     "the server certificate is not signed by a CA in sslrootcert",
+     "run `pgiam ca install` (the RDS bundle)"),
     (r"does not match host name",
      "the certificate names another host (a CNAME as host?)", "use the RDS endpoint as host"),
     (r"could not translate host name",
@@ -346,5 +352,4 @@ def explain_connect(svc_name: str, returncode: int, stderr: str) -> Check:
     for pattern, cause, fix in _CAUSES:
         if re.search(pattern, text, re.I):
             return Check("connect", FAIL, f"{cause}: {first}", fix.replace("NAME", svc_name), svc_name)
-    return Check("connect", FAIL, first, "run `psql service=NAME` by hand to see more".replace("NAME", svc_name),
-                 svc_name)
+    return Check("connect", FAIL, first, f"run `psql service={svc_name}` by hand to see more", svc_name)

@@ -28,12 +28,15 @@ from pgiam.libpq_version import format_version
 # a keyword missing from the table may be a new one, so it is not called unknown.
 NEWEST_KNOWN: tuple[int, int] = (18, 0)
 
-# First release per branch with unlimited pgpass line length ("9.x" branches keyed 906, 905).
-_UNLIMITED_LINES: Mapping[int, tuple[int, int]] = {
-    13: (13, 0), 12: (12, 5), 11: (11, 10), 10: (10, 15), 906: (9, 620), 905: (9, 524),
+# First release per branch with unlimited pgpass line length (branches: (12, 0) for 12.x, (9, 6) for 9.6.x).
+_UNLIMITED_LINES: Mapping[tuple[int, int], tuple[int, int]] = {
+    (13, 0): (13, 0), (12, 0): (12, 5), (11, 0): (11, 10), (10, 0): (10, 15),
+    (9, 6): (9, 620), (9, 5): (9, 524),
 }
 # First release per branch that skips '#' comment lines in pgpass.
-_PGPASS_COMMENTS: Mapping[int, tuple[int, int]] = {13: (13, 0), 12: (12, 5), 11: (11, 10), 10: (10, 15)}
+_PGPASS_COMMENTS: Mapping[tuple[int, int], tuple[int, int]] = {
+    (13, 0): (13, 0), (12, 0): (12, 5), (11, 0): (11, 10), (10, 0): (10, 15),
+}
 
 OLD_PGPASS_LINE_MAX = 318  # bytes before the newline that libpq < 13.0/12.5/11.10/10.15 reads whole
 SERVICE_LINE_MAX_OLD = 253  # libpq <= 13
@@ -78,16 +81,15 @@ KEYWORD_SINCE: Mapping[str, tuple[int, int]] = {
 }
 
 
-def _branch(version: tuple[int, int]) -> int:
-    """15 for 15.x; 906 for 9.6.x (before 10 the first two numbers name the branch)."""
+def _branch(version: tuple[int, int]) -> tuple[int, int]:
+    """(15, 0) for 15.x; (9, 6) for 9.6.x (before 10 the first two numbers name the branch)."""
     major, rest = version
-    return major if major >= 10 else major * 100 + rest // 100
+    return (major, 0) if major >= 10 else (major, rest // 100)
 
 
-def _fixed(version: tuple[int, int], table: Mapping[int, tuple[int, int]]) -> bool:
+def _fixed(version: tuple[int, int], table: Mapping[tuple[int, int], tuple[int, int]]) -> bool:
     branch = _branch(version)
-    newest = max(b for b in table if b < 100)  # 9.x branches are encoded as 905, 906: not newer
-    if 10 <= branch and branch > newest:
+    if branch > max(table):  # a branch newer than every listed one has the fix from its .0
         return True
     first = table.get(branch)
     return first is not None and version >= first

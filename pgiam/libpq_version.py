@@ -46,7 +46,8 @@ def _run(argv: list[str]) -> str | None:
         return None
     try:
         proc = subprocess.run(
-            [exe, *argv[1:]], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL, check=False
+            [exe, *argv[1:]], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None

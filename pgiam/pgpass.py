@@ -104,31 +104,41 @@ def _terminator(raw: bytes) -> bytes:
     return raw[len(_content(raw)) :]
 
 
+def _field_at(content: bytes, i: int) -> tuple[bytes, int]:
+    """The unescaped field starting at ``i`` and where it ends (its terminating ``:``, or the end).
+
+    A backslash makes the next byte literal; a lone backslash at the very end is kept. Works in
+    bytes.find steps (one per escape), not byte by byte: token lines are long and carry escapes.
+    """
+    n = len(content)
+    out: list[bytes] = []
+    while True:
+        colon = content.find(b":", i)
+        slash = content.find(b"\\", i, n if colon == -1 else colon)
+        if slash == -1:
+            end = n if colon == -1 else colon
+            out.append(content[i:end])
+            return b"".join(out), end
+        out.append(content[i:slash])
+        if slash + 1 >= n:
+            out.append(b"\\")
+            return b"".join(out), n
+        out.append(content[slash + 1 : slash + 2])
+        i = slash + 2
+
+
 def _split_fields(content: bytes) -> tuple[tuple[bytes, ...], tuple[bool, ...]]:
     fields: list[bytes] = []
     wild: list[bool] = []
     n = len(content)
     i = 0
     while True:
-        start = i
-        cur = bytearray()
-        terminated = False
-        while i < n:
-            c = content[i]
-            if c == _BACKSLASH and i + 1 < n:
-                cur.append(content[i + 1])
-                i += 2
-                continue
-            if c == _COLON:
-                terminated = True
-                break
-            cur.append(c)
-            i += 1
-        fields.append(bytes(cur))
-        wild.append(content[start:i] == b"*")
-        if not terminated or len(fields) == 5:
+        value, end = _field_at(content, i)
+        fields.append(value)
+        wild.append(content[i:end] == b"*")
+        if end >= n or len(fields) == 5:  # end < n: stopped at an unescaped ':'
             break
-        i += 1
+        i = end + 1
     return tuple(fields), tuple(wild)
 
 

@@ -60,7 +60,9 @@ def token_expiry(token: str, svc: Service, saved: state.ServiceState | None) -> 
     return expires, ""
 
 
-def current(svc: Service, pgpass_data: bytes | None, saved: state.ServiceState | None, now: datetime) -> Current:
+def current(
+    svc: Service, pgpass_data: bytes | None, saved: state.ServiceState | None, now: datetime
+) -> Current:
     """Classify the stored entry: fresh, expiring (inside the refresh window), expired or missing."""
     found = bulk.pgpass_find(pgpass_data or b"", pgpass_key(svc, db_user(svc)))
     if found is None:
@@ -122,8 +124,11 @@ def make_plan(
                 exit_code=2,
             )))
             continue
+        if renew:  # (no need to decode the stored token)
+            plan.tokens.append(svc)
+            continue
         cur = current(svc, pgpass_data, saved.get(svc.name), now)
-        if renew or cur.state != FRESH:
+        if cur.state != FRESH:
             plan.tokens.append(svc)
         elif sindex.get(svc.name) != desired_stanza(svc, ctx) or not managed:
             plan.stanzas.append(svc)
@@ -133,7 +138,9 @@ def make_plan(
     return plan
 
 
-def execute(ctx: Context, services: list[Service], *, renew: bool = False, takeover: bool = False) -> list[Outcome]:
+def execute(
+    ctx: Context, services: list[Service], *, renew: bool = False, takeover: bool = False
+) -> list[Outcome]:
     """Refresh what needs it; write each file at most once; record state. Never raises per service.
 
     renew: sign new tokens even when the stored ones are fresh. takeover: overwrite a stanza of
@@ -202,7 +209,13 @@ def _check_libpq(ctx: Context, plan: Plan, outcomes: dict[str, Outcome]) -> tupl
     version = libpq_version.detect()
     bad: set[str] = set()
     for svc in [*plan.tokens, *plan.stanzas]:
-        problem = libpq_rules.stanza_problem(version, svc.name, desired_stanza(svc, ctx))
+        params = desired_stanza(svc, ctx)
+        problem = libpq_rules.stanza_problem(version, svc.name, params)
+        if problem is None:
+            try:  # the stanza writer's own refusals (a line over 1021 bytes, service=, bad values)
+                servicefile.upsert(b"", svc.name, params)
+            except PgiamError as e:
+                problem = str(e)
         if problem is not None:
             bad.add(svc.name)
             err = PgiamError(f"{ctx.service_file}: {problem}", exit_code=2)
@@ -253,6 +266,8 @@ def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcom
                 failed[svc.name] = e
                 continue
             warnings.extend(f"{ctx.service_file}: [{svc.name}]: {w}" for w in warns)
+        if out != (data or b""):
+            warnings.extend(f"{ctx.service_file}: {n}" for n in _foreign_long_lines(out, svcs))
         return out
 
     try:
@@ -270,6 +285,26 @@ def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcom
             o = outcomes[svc.name]
             if o.action == "fresh":
                 o.action = "stanza"
+
+
+def _foreign_long_lines(data: bytes, svcs: list[Service]) -> list[str]:
+    """servicefile.problems' notes on over-long lines outside the stanzas being written (those get
+    their own warning): such a line breaks the lookup of every service after it."""
+    import re
+
+    ours: set[int] = set()
+    seen: set[bytes] = set()
+    names = {svc.name.encode() for svc in svcs}
+    for sec in servicefile.parse(data).sections:
+        if sec.name in names and sec.name not in seen:
+            seen.add(sec.name)
+            ours.update(range(sec.lineno, sec.lineno + len(sec.body) + 1))
+    notes = []
+    for note in servicefile.problems(data):
+        m = re.match(r"line (\d+) is \d+ bytes long;", note)
+        if m and int(m.group(1)) not in ours:
+            notes.append(note)
+    return notes
 
 
 def _record(ctx: Context, outcomes: dict[str, Outcome], now: datetime) -> None:

@@ -7,7 +7,8 @@ valid token to be in place at every moment, some run must fall inside that last 
 token: runs at most `refresh_before` seconds apart guarantee it (runs further apart can step over the
 window: with 900 s tokens, a 300 s window and runs every 500 s, the runs at 0 and 500 leave the token
 alone and the run at 1000 comes 100 s after it expired). A window as long as the token renews on
-every run, so the bound is min(refresh_before, lifetime) over all services.
+every run, and then runs must come before the token's end: the bound is min(refresh_before,
+lifetime - 1) over all services. tests/test_schedule.py checks the rule against a simulation.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def lifetime(svc: Service) -> int:
 
 def max_every(services: Iterable[Service]) -> int:
     """The longest interval that still keeps a valid token in place for every service."""
-    bounds = [min(svc.refresh_before, lifetime(svc)) for svc in services]
-    return min(bounds) if bounds else min(DEFAULT_REFRESH_BEFORE, DEFAULT_LIFETIME)
+    bounds = [min(svc.refresh_before, lifetime(svc) - 1) for svc in services]
+    return min(bounds) if bounds else min(DEFAULT_REFRESH_BEFORE, DEFAULT_LIFETIME - 1)
 
 
 def check_every(seconds: int, services: Sequence[Service]) -> int:
@@ -65,7 +66,7 @@ def check_every(seconds: int, services: Sequence[Service]) -> int:
         raise UsageError(f"--every {human(seconds)}: run at most once a minute (--every 1m or more)")
     limit = max_every(services)
     if seconds > limit:
-        worst = min(services, key=lambda s: min(s.refresh_before, lifetime(s)), default=None)
+        worst = min(services, key=lambda s: min(s.refresh_before, lifetime(s) - 1), default=None)
         why = (
             f"service {worst.name!r} renews its {lifetime(worst)} s token {worst.refresh_before} s "
             "before expiry" if worst else "tokens are renewed 300 s before expiry"
@@ -134,7 +135,6 @@ def systemd_units(job: Job) -> dict[str, str]:
         "# Written by `pgiam schedule install`; remove with `pgiam schedule remove`.\n"
         "[Unit]\n"
         "Description=Refresh IAM database tokens in pgpass (pgiam)\n"
-        "Documentation=man:pgiam(1)\n"
         "\n"
         "[Service]\n"
         "Type=oneshot\n"
@@ -144,7 +144,6 @@ def systemd_units(job: Job) -> dict[str, str]:
         "# Written by `pgiam schedule install`; remove with `pgiam schedule remove`.\n"
         "[Unit]\n"
         f"Description=Run pgiam refresh every {human(job.every)}\n"
-        "Documentation=man:pgiam(1)\n"
         "\n"
         "[Timer]\n"
         "OnBootSec=30s\n"
@@ -225,7 +224,7 @@ def _is_ours(line: str) -> bool:
 
 def cron_find(text: str) -> list[str]:
     """Our job lines in a crontab (not the header comment)."""
-    return [ln.rstrip("\r") for ln in text.splitlines() if _is_ours(ln) and ln.strip() != CRON_HEADER]
+    return [ln.rstrip("\r") for ln in text.split("\n") if _is_ours(ln) and ln.strip() != CRON_HEADER]
 
 
 def cron_merge(text: str, line: str | None) -> str:
@@ -234,7 +233,7 @@ def cron_merge(text: str, line: str | None) -> str:
     Every other line is kept byte for byte and in order; the result ends with a newline (cron ignores
     a last line without one).
     """
-    kept = [ln for ln in text.splitlines(keepends=True) if not _is_ours(ln)]
+    kept = [ln for ln in re.findall(r"[^\n]*\n|[^\n]+$", text) if not _is_ours(ln)]
     if kept and not kept[-1].endswith("\n"):
         kept[-1] += "\n"
     if line is not None:

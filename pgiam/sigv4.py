@@ -19,6 +19,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
+@lru_cache(maxsize=512)  # the same few values (key id, scope, date, user) recur for every token
 def encode(value: str) -> str:
     """Percent-encode the way botocore does for query strings (RFC 3986 unreserved stay bare)."""
     return quote(value, safe="-_.~")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,23 @@ def parse(data: bytes | None) -> dict[str, ServiceState]:
     out: dict[str, ServiceState] = {}
     for name, entry in services.items():
         if isinstance(entry, dict):
-            out[name] = ServiceState(**{k: v for k, v in entry.items() if k in known and (v is None or isinstance(v, str))})
+            out[name] = ServiceState(
+                **{k: v for k, v in entry.items() if k in known and (v is None or isinstance(v, str))}
+            )
     return out
 
 
 def dump(states: dict[str, ServiceState]) -> bytes:
-    doc: dict[str, Any] = {"version": 1, "services": {k: asdict(v) for k, v in sorted(states.items())}}
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    """Indented JSON, one service per line: json's indent= falls back to its pure-Python encoder,
+    which costs ~0.1 s for 1000 services; each line here goes through the C encoder."""
+    rows = [f"    {json.dumps(k)}: {json.dumps(_fields(v), sort_keys=True)}"
+            for k, v in sorted(states.items())]
+    body = "{\n" + ",\n".join(rows) + "\n  }" if rows else "{}"
+    return f'{{\n  "services": {body},\n  "version": 1\n}}\n'.encode()
+
+
+def _fields(s: ServiceState) -> dict[str, Any]:
+    return {k: getattr(s, k) for k in ServiceState.__dataclass_fields__}
 
 
 def load(path: Path) -> dict[str, ServiceState]:

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
+
+# The exact shapes pgiam writes and AWS signs, read without strptime (its first use costs an import
+# of _strptime and locale data, on the no-op path); anything else still goes through strptime.
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
+
+
+def _parse(text: str, shape: re.Pattern[str], fmt: str) -> datetime:
+    """``datetime.strptime(text, fmt)`` in UTC; raises ValueError the same way."""
+    m = shape.fullmatch(text) if text.isascii() else None
+    if m is None:
+        return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+    y, mo, d, h, mi, sec = (int(g) for g in m.groups())
+    if h > 23 or mi > 59 or sec > 59:
+        return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)  # its own verdict
+    return datetime(y, mo, d, h, mi, sec, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -25,7 +42,7 @@ def decode(token: str) -> TokenInfo | None:
         return None
     params = dict(parse_qsl(query, keep_blank_values=True))
     try:
-        signed_at = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        signed_at = _parse(params["X-Amz-Date"], _AMZ_DATE, "%Y%m%dT%H%M%SZ")
         lifetime = int(params["X-Amz-Expires"])
         credential = params["X-Amz-Credential"]
         action = params["Action"]
@@ -50,6 +67,6 @@ def iso(t: datetime) -> str:
 def parse_iso(text: str) -> datetime | None:
     """Inverse of iso(); None for anything else."""
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return _parse(text, _ISO, "%Y-%m-%dT%H:%M:%SZ")
     except ValueError:
         return None

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
+from typing import Callable
 
 import pytest
 
@@ -34,7 +34,7 @@ class LocalServer:
 
     handler: Handler
     requests: list[Request] = field(default_factory=list)
-    _server: Optional[ThreadingHTTPServer] = None
+    _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -47,8 +47,12 @@ class LocalServer:
         class _H(BaseHTTPRequestHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                              self.rfile.read(length) if length else b"")
+                req = Request(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 outer.requests.append(req)
                 status, ctype, body = outer.handler(req)
                 self.send_response(status)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +20,13 @@ from typing import Callable
 import pytest
 
 from tests.aws_stubs import (  # noqa: F401 - fixtures
-    LocalServer, Request, iso_in, json_reply, local_server, moto_secret_lookup, moto_url,
+    LocalServer,
+    Request,
+    iso_in,
+    json_reply,
+    local_server,
+    moto_secret_lookup,
+    moto_url,
 )
 from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
 from tests.e2e_helpers import add_args, psql_service
@@ -35,8 +44,16 @@ def aws_config(home: Path, text: str) -> None:
 
 def check(token: str, lookup: Callable[[str], Credentials | None], user: str = "alice") -> str:
     """Verify an RDS token independently; returns the access key id it was signed with."""
-    info = verify_presigned(token, service="rds-db", expected_host=f"{HOST}:5432", action="connect",
-                            lookup=lookup, now=time.time(), region="us-west-2", expected_params={"DBUser": user})
+    info = verify_presigned(
+        token,
+        service="rds-db",
+        expected_host=f"{HOST}:5432",
+        action="connect",
+        lookup=lookup,
+        now=time.time(),
+        region="us-west-2",
+        expected_params={"DBUser": user},
+    )
     return info.access_key_id
 
 
@@ -68,10 +85,13 @@ def test_static_env_keys(cli: Cli) -> None:
 
 
 def test_profile_with_static_keys(cli: Cli, isolated_env: Path) -> None:
-    aws_config(isolated_env, "[profile keys]\naws_access_key_id = AKIDPROFILE00000001\n"
-               "aws_secret_access_key = prof-secret\n")
+    aws_config(
+        isolated_env,
+        "[profile keys]\naws_access_key_id = AKIDPROFILE00000001\naws_secret_access_key = prof-secret\n",
+    )
     (isolated_env / ".aws" / "credentials").write_text(
-        "[credfile]\naws_access_key_id = AKIDCREDFILE0000001\naws_secret_access_key = cf-secret\n")
+        "[credfile]\naws_access_key_id = AKIDCREDFILE0000001\naws_secret_access_key = cf-secret\n"
+    )
     keys = {"AKIDPROFILE00000001": ("prof-secret", None), "AKIDCREDFILE0000001": ("cf-secret", None)}
     assert check(token(cli, "--profile", "keys"), keys.get) == "AKIDPROFILE00000001"
     assert check(token(cli, env={"AWS_PROFILE": "keys"}), keys.get) == "AKIDPROFILE00000001"
@@ -108,9 +128,12 @@ def sts(cli: Cli, moto_url: str) -> str:  # noqa: F811
 
 
 def test_assume_role_profile(cli: Cli, isolated_env: Path, sts: str) -> None:
-    aws_config(isolated_env, f"[profile base]\naws_access_key_id = {TEST_KEY_ID}\n"
-               f"aws_secret_access_key = {TEST_SECRET}\n"
-               f"[profile role]\nrole_arn = {ROLE_ARN}\nsource_profile = base\nregion = us-west-2\n")
+    aws_config(
+        isolated_env,
+        f"[profile base]\naws_access_key_id = {TEST_KEY_ID}\n"
+        f"aws_secret_access_key = {TEST_SECRET}\n"
+        f"[profile role]\nrole_arn = {ROLE_ARN}\nsource_profile = base\nregion = us-west-2\n",
+    )
     tok = token(cli, "--profile", "role")
     akid = check(tok, moto_secret_lookup)
     assert akid.startswith("ASIA") and "X-Amz-Security-Token=" in tok
@@ -126,8 +149,12 @@ def test_missing_source_profile_is_explained(cli: Cli, isolated_env: Path, sts: 
 def test_web_identity(cli: Cli, isolated_env: Path, sts: str) -> None:
     jwt = isolated_env / "token.jwt"
     jwt.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwb2QifQ.c2ln")
-    env = {"AWS_WEB_IDENTITY_TOKEN_FILE": str(jwt), "AWS_ROLE_ARN": ROLE_ARN, "AWS_ROLE_SESSION_NAME": "pod-1",
-           "AWS_REGION": "us-west-2"}
+    env = {
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(jwt),
+        "AWS_ROLE_ARN": ROLE_ARN,
+        "AWS_ROLE_SESSION_NAME": "pod-1",
+        "AWS_REGION": "us-west-2",
+    }
     tok = token(cli, env=env)
     assert check(tok, moto_secret_lookup).startswith("ASIA")
 
@@ -138,9 +165,12 @@ def test_assume_role_and_web_identity_end_to_end(rig: Rig, cli: Cli, isolated_en
     del cli.env["PGIAM_LIBPQ_VERSION"]  # the real psql decides here
     rig.create_role("jane_doe")
     rig.secret_lookup = moto_secret_lookup
-    aws_config(isolated_env, f"[profile base]\naws_access_key_id = {TEST_KEY_ID}\n"
-               f"aws_secret_access_key = {TEST_SECRET}\n"
-               f"[profile role]\nrole_arn = {ROLE_ARN}\nsource_profile = base\nregion = us-west-2\n")
+    aws_config(
+        isolated_env,
+        f"[profile base]\naws_access_key_id = {TEST_KEY_ID}\n"
+        f"aws_secret_access_key = {TEST_SECRET}\n"
+        f"[profile role]\nrole_arn = {ROLE_ARN}\nsource_profile = base\nregion = us-west-2\n",
+    )
     r = cli(*add_args(rig, "viarole", "jane_doe", "postgres", "--profile", "role"))
     assert r.code == 0, r.err
     p = psql_service(rig, isolated_env, "viarole")
@@ -176,8 +206,8 @@ def process_profile(isolated_env: Path) -> Iterator[Callable[[str], None]]:
     script.write_text(
         "#!/bin/sh\n"
         f"echo call >> '{calls}'\n"
-        f"printf '{{\"Version\": 1, \"AccessKeyId\": \"ASIAPROCESS00000001\", \"SecretAccessKey\": "
-        f"\"proc-secret\", \"SessionToken\": \"proc-session\", \"Expiration\": \"%s\"}}' \"$(cat '{expiration}')\"\n"
+        f'printf \'{{"Version": 1, "AccessKeyId": "ASIAPROCESS00000001", "SecretAccessKey": '
+        f'"proc-secret", "SessionToken": "proc-session", "Expiration": "%s"}}\' "$(cat \'{expiration}\')"\n'
     )
     script.chmod(0o755)
     aws_config(isolated_env, f"[profile proc]\ncredential_process = {script}\n")
@@ -199,8 +229,9 @@ def calls(home: Path) -> int:
 def write_config(home: Path, *names: str, profile: str = "proc") -> None:
     cfg = home / ".config" / "pgiam" / "config.toml"
     cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text("".join(
-        f'[services.{n}]\nhost = "{HOST}"\nuser = "{n}"\nprofile = "{profile}"\n' for n in names))
+    cfg.write_text(
+        "".join(f'[services.{n}]\nhost = "{HOST}"\nuser = "{n}"\nprofile = "{profile}"\n' for n in names)
+    )
 
 
 def status(cli: Cli) -> dict[str, dict[str, str]]:
@@ -209,8 +240,9 @@ def status(cli: Cli) -> dict[str, dict[str, str]]:
     return {row["name"]: row for row in json.loads(r.out)}
 
 
-def test_short_lived_process_credentials_cap_the_token(cli: Cli, isolated_env: Path,
-                                                       process_profile: Callable[[str], None]) -> None:
+def test_short_lived_process_credentials_cap_the_token(
+    cli: Cli, isolated_env: Path, process_profile: Callable[[str], None]
+) -> None:
     expiry = iso_in(180)
     process_profile(expiry)
     write_config(isolated_env, "alice")
@@ -232,7 +264,8 @@ def test_short_lived_process_credentials_cap_the_token(cli: Cli, isolated_env: P
 
 
 def test_expired_process_credentials_fail_and_keep_the_old_entry(
-        cli: Cli, isolated_env: Path, process_profile: Callable[[str], None]) -> None:
+    cli: Cli, isolated_env: Path, process_profile: Callable[[str], None]
+) -> None:
     process_profile(iso_in(3600))
     write_config(isolated_env, "alice")
     assert cli("refresh").code == 0
@@ -247,19 +280,31 @@ def test_expired_process_credentials_fail_and_keep_the_old_entry(
     check(pgpass_password(isolated_env), PROC_KEYS.get)
 
 
-def test_a_token_whose_credentials_expired_is_expired(cli: Cli, isolated_env: Path,
-                                                      process_profile: Callable[[str], None]) -> None:
-    """The token itself still says 15 minutes, but its credentials are gone: status says expired."""
-    process_profile(iso_in(3))
+def test_a_token_whose_credentials_expired_is_expired(
+    cli: Cli, isolated_env: Path, process_profile: Callable[[str], None]
+) -> None:
+    """Six minutes on, the token itself still has nine minutes, but its credentials (five) are gone."""
+    assert shutil.which("faketime"), "faketime is needed (apt-get install faketime)"
+    process_profile(iso_in(300))
     write_config(isolated_env, "alice")
     assert cli("refresh").code == 0
-    time.sleep(4)  # let the real credential expiry pass; the token's own 900 s has not
-    row = status(cli)["alice"]
+    assert status(cli)["alice"]["state"] == "expiring"
+    later = subprocess.run(
+        ["faketime", "-f", "+360s", sys.executable, "-m", "pgiam", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env=cli.environ(),
+        timeout=60,
+        check=False,
+    )
+    assert later.returncode == 0, later.stderr
+    row = json.loads(later.stdout)[0]
     assert row["state"] == "expired"
 
 
-def test_credentials_resolved_once_per_profile_per_run(cli: Cli, isolated_env: Path,
-                                                       process_profile: Callable[[str], None]) -> None:
+def test_credentials_resolved_once_per_profile_per_run(
+    cli: Cli, isolated_env: Path, process_profile: Callable[[str], None]
+) -> None:
     process_profile(iso_in(3600))
     write_config(isolated_env, "alice", "bob", "carol")
     r = cli("refresh")
@@ -280,12 +325,20 @@ def test_container_credentials(cli: Cli, local_server: Callable[..., LocalServer
     def handler(req: Request) -> tuple[int, str, bytes]:
         if req.headers.get("authorization") != "container-auth":
             return json_reply({"message": "denied"}, 403)
-        return json_reply({"AccessKeyId": "ASIACONTAINER000001", "SecretAccessKey": "cont-secret",
-                           "Token": "cont-session", "Expiration": expiry})
+        return json_reply(
+            {
+                "AccessKeyId": "ASIACONTAINER000001",
+                "SecretAccessKey": "cont-secret",
+                "Token": "cont-session",
+                "Expiration": expiry,
+            }
+        )
 
     server = local_server(handler)
-    env = {"AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/v2/credentials",
-           "AWS_CONTAINER_AUTHORIZATION_TOKEN": "container-auth"}
+    env = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": server.url + "/v2/credentials",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "container-auth",
+    }
     tok = token(cli, "-v", env=env)
     assert check(tok, {"ASIACONTAINER000001": ("cont-secret", "cont-session")}.get) == "ASIACONTAINER000001"
     assert [r.path for r in server.requests] == ["/v2/credentials"]
@@ -306,14 +359,24 @@ sso_region = us-west-2
 """
 
 
-def test_sso_profiles_with_a_cached_token(cli: Cli, isolated_env: Path,
-                                          local_server: Callable[..., LocalServer]) -> None:  # noqa: F811
+def test_sso_profiles_with_a_cached_token(
+    cli: Cli,
+    isolated_env: Path,
+    local_server: Callable[..., LocalServer],  # noqa: F811
+) -> None:
     def handler(req: Request) -> tuple[int, str, bytes]:
         if req.headers.get("x-amz-sso_bearer_token") != "cached-sso-access-token":
             return json_reply({"message": "Session token not found or invalid"}, 401)
-        return json_reply({"roleCredentials": {
-            "accessKeyId": "ASIASSO000000000001", "secretAccessKey": "sso-secret", "sessionToken": "sso-session",
-            "expiration": int((time.time() + 3600) * 1000)}})
+        return json_reply(
+            {
+                "roleCredentials": {
+                    "accessKeyId": "ASIASSO000000000001",
+                    "secretAccessKey": "sso-secret",
+                    "sessionToken": "sso-session",
+                    "expiration": int((time.time() + 3600) * 1000),
+                }
+            }
+        )
 
     server = local_server(handler)
     cli.env["AWS_ENDPOINT_URL_SSO"] = server.url
@@ -323,9 +386,16 @@ def test_sso_profiles_with_a_cached_token(cli: Cli, isolated_env: Path,
     r = cli("token", "--hostname", HOST, "--username", "alice", "--profile", "sso")
     assert r.code == 1 and "aws sso login --profile sso" in r.err  # no cached token yet
     for key in ("https://example.awsapps.com/start", "corp"):
-        (cache / (hashlib.sha1(key.encode()).hexdigest() + ".json")).write_text(json.dumps({
-            "startUrl": "https://example.awsapps.com/start", "region": "us-west-2",
-            "accessToken": "cached-sso-access-token", "expiresAt": iso_in(3600)}))
+        (cache / (hashlib.sha1(key.encode()).hexdigest() + ".json")).write_text(
+            json.dumps(
+                {
+                    "startUrl": "https://example.awsapps.com/start",
+                    "region": "us-west-2",
+                    "accessToken": "cached-sso-access-token",
+                    "expiresAt": iso_in(3600),
+                }
+            )
+        )
     keys = {"ASIASSO000000000001": ("sso-secret", "sso-session")}
     for profile in ("sso", "ssosession"):
         assert check(token(cli, "--profile", profile), keys.get) == "ASIASSO000000000001"

@@ -41,7 +41,8 @@ def test_parse_version(text: str, want: tuple[int, int] | None) -> None:
 
 
 def test_versions_order_like_releases() -> None:
-    texts = ["9.4.26", "9.5.23", "9.5.24", "9.6.19", "9.6.20", "10.14", "10.15", "12.4", "12.5", "13.0", "17.2"]
+    texts = ["9.4.26", "9.5.23", "9.5.24", "9.6.19", "9.6.20", "10.14", "10.15", "12.4", "12.5", "13.0",
+             "17.2"]
     parsed = [parse_version(t) for t in texts]
     assert parsed == sorted(parsed)  # type: ignore[type-var]
     assert [format_version(v) for v in parsed] == ["9.4.26", "9.5.23", "9.5.24", "9.6.19", "9.6.20", "10.14",
@@ -212,7 +213,8 @@ def test_old_libpq_refuses_a_long_token_line(cli: Cli, isolated_env: Path) -> No
     # the first release with unlimited lines writes it
     r = cli("refresh", env={"PGIAM_LIBPQ_VERSION": "12.5"})
     assert r.code == 0, r.err
-    assert (isolated_env / ".pgpass").read_bytes().startswith(HOST.encode() + b"\\:5432:")
+    line = (isolated_env / ".pgpass").read_bytes()
+    assert line.startswith(f"{HOST}:5432:jane_doe:jane_doe:{HOST}\\:5432/?".encode()) and len(line) > 319
 
 
 def test_fake_pg_config_on_path_is_what_detection_reads(cli: Cli, isolated_env: Path, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgiam import atomic, configedit, pgpass, refresh
+from pgiam import atomic, configedit, pgpass, refresh, servicefile
 from pgiam.ca import default_bundle
 from pgiam.commands.refresh import report
 from pgiam.config import NAME_RE, build_services
@@ -57,6 +57,8 @@ def run(ctx: Context, name: str, values: dict[str, Any], sets: list[str], force:
         svc = build_services(layers)[name]
         ctx.out.info(f"{name}: sslrootcert = {bundle} (the RDS CA bundle from `pgiam ca install`)")
 
+    # refuse a stanza pg_service.conf cannot hold (e.g. a line over 1021 bytes) before saving anything
+    servicefile.upsert(b"", name, refresh.desired_stanza(svc, ctx))
     atomic.update_file(ctx.config_path, edit, private=False)
     ctx.out.info(f"{name}: saved in {ctx.config_path}")
     if previous is not None:

@@ -31,8 +31,15 @@ def check(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
     cache = CredentialCache()
     rows: list[dict[str, Any]] = []
     for profile, users in profiles.items():
-        row: dict[str, Any] = {"profile": profile, "services": users, "arn": None, "account": None,
-                               "source": None, "expires_at": None, "error": None}
+        row: dict[str, Any] = {
+            "profile": profile,
+            "services": users,
+            "arn": None,
+            "account": None,
+            "source": None,
+            "expires_at": None,
+            "error": None,
+        }
         try:
             creds = cache.get(profile)
             row["source"] = creds.source

@@ -179,9 +179,13 @@ def _write(path: Path, data: bytes) -> bool:
 
 
 def _delete(path: Path) -> bool:
+    """Delete a file we wrote, and the lock file atomic.update_file left beside it: nothing remains."""
     if not os.path.lexists(path):
         return False
-    return atomic.update_file(path, lambda _old: None, private=False)
+    done = atomic.update_file(path, lambda _old: None, private=False)
+    with contextlib.suppress(OSError):
+        (path.parent / f".{path.name}.pgiam.lock").unlink()
+    return done
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:

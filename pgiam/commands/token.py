@@ -14,12 +14,25 @@ from pgiam.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.errors import UsageError
 from pgiam.providers import get_provider
 
-LIFETIMES = {"rds": (900, 900), "dsql": (1, 604800), "redshift": (900, 3600), "redshift-serverless": (900, 3600)}
+LIFETIMES = {
+    "rds": (900, 900),
+    "dsql": (1, 604800),
+    "redshift": (900, 3600),
+    "redshift-serverless": (900, 3600),
+}
 
 
 def build_service(
-    *, hostname: str, port: int | None, region: str | None, username: str, profile: str | None,
-    kind: str | None, expires_in: int | None, dbname: str | None, any_host: bool,
+    *,
+    hostname: str,
+    port: int | None,
+    region: str | None,
+    username: str,
+    profile: str | None,
+    kind: str | None,
+    expires_in: int | None,
+    dbname: str | None,
+    any_host: bool,
 ) -> Service:
     """Validate the command line into the same Service value the config would produce."""
     ep = parse_endpoint(hostname)
@@ -34,7 +47,9 @@ def build_service(
             "(tunnels sign for the endpoint and dial 127.0.0.1); pass --any-host to sign for it anyway"
         )
     if ep is not None and ep.family != kind:
-        raise UsageError(f"--hostname {hostname} is a {ep.family} endpoint, not {kind}; fix --kind or --hostname")
+        raise UsageError(
+            f"--hostname {hostname} is a {ep.family} endpoint, not {kind}; fix --kind or --hostname"
+        )
     if region and ep is not None and ep.region != region:
         raise UsageError(
             f"--region {region} does not match the region {ep.region} in --hostname {hostname}; "
@@ -48,18 +63,42 @@ def build_service(
     if port is None:
         port = 5439 if kind.startswith("redshift") else 5432
     return Service(
-        name="token", host=hostname, user=username, port=port, dbname=dbname or "", kind=kind,
-        region=region or (ep.region if ep is not None else None), profile=profile,
+        name="token",
+        host=hostname,
+        user=username,
+        port=port,
+        dbname=dbname or "",
+        kind=kind,
+        region=region or (ep.region if ep is not None else None),
+        profile=profile,
         token_lifetime=expires_in,
     )
 
 
 def run(
-    ctx: Context, *, hostname: str, port: int | None, region: str | None, username: str, profile: str | None,
-    kind: str | None = None, expires_in: int | None = None, dbname: str | None = None, any_host: bool = False,
+    ctx: Context,
+    *,
+    hostname: str,
+    port: int | None,
+    region: str | None,
+    username: str,
+    profile: str | None,
+    kind: str | None = None,
+    expires_in: int | None = None,
+    dbname: str | None = None,
+    any_host: bool = False,
 ) -> int:
-    svc = build_service(hostname=hostname, port=port, region=region, username=username, profile=profile,
-                        kind=kind, expires_in=expires_in, dbname=dbname, any_host=any_host)
+    svc = build_service(
+        hostname=hostname,
+        port=port,
+        region=region,
+        username=username,
+        profile=profile,
+        kind=kind,
+        expires_in=expires_in,
+        dbname=dbname,
+        any_host=any_host,
+    )
     logging.getLogger("pgiam.stanza").disabled = True  # no stanza is written here
     cache = CredentialCache()
     if svc.region is None and not cache.region(profile):
@@ -67,6 +106,10 @@ def run(
     token = get_provider(svc.kind).issue(svc, cache, ctx.now())
     print(token.value, file=ctx.out.stdout, flush=True)
     if ctx.out.verbose:
-        print(f"pgiam: user {token.user}, valid until {tokeninfo.iso(token.expires_at)} "
-              f"(credentials: {token.source})", file=sys.stderr, flush=True)
+        print(
+            f"pgiam: user {token.user}, valid until {tokeninfo.iso(token.expires_at)} "
+            f"(credentials: {token.source})",
+            file=sys.stderr,
+            flush=True,
+        )
     return 0

@@ -31,13 +31,28 @@ def action_for(user: str) -> str:
 
 
 def sign(
-    *, host: str, region: str, action: str, access_key: str, secret_key: str, session_token: str | None,
-    now: datetime, expires: int = DEFAULT_LIFETIME,
+    *,
+    host: str,
+    region: str,
+    action: str,
+    access_key: str,
+    secret_key: str,
+    session_token: str | None,
+    now: datetime,
+    expires: int = DEFAULT_LIFETIME,
 ) -> str:
     """Exactly what botocore's generate_db_connect[_admin]_auth_token returns for the same inputs."""
     return sigv4.presign(
-        host=host, port=None, region=region, service=SERVICE, params=(("Action", action),),
-        access_key=access_key, secret_key=secret_key, session_token=session_token, now=now, expires=expires,
+        host=host,
+        port=None,
+        region=region,
+        service=SERVICE,
+        params=(("Action", action),),
+        access_key=access_key,
+        secret_key=secret_key,
+        session_token=session_token,
+        now=now,
+        expires=expires,
     )
 
 
@@ -57,8 +72,14 @@ class DsqlProvider:
         c = creds.get(svc.profile)
         lifetime = svc.token_lifetime or DEFAULT_LIFETIME
         value = sign(
-            host=svc.sign_host, region=region, action=action_for(svc.user), access_key=c.access_key,
-            secret_key=c.secret_key, session_token=c.session_token, now=now, expires=lifetime,
+            host=svc.sign_host,
+            region=region,
+            action=action_for(svc.user),
+            access_key=c.access_key,
+            secret_key=c.secret_key,
+            session_token=c.session_token,
+            now=now,
+            expires=lifetime,
         )
         expires = now + timedelta(seconds=lifetime)
         if c.expiry is not None and c.expiry < expires:
@@ -66,7 +87,8 @@ class DsqlProvider:
         if svc.sslrootcert is None and not _system_rootcert_ok(svc):
             log.warning(
                 "%s: the local libpq is older than 16 or unknown (no sslrootcert=system), so the stanza uses "
-                "sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full", svc.name,
+                "sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full",
+                svc.name,
             )
         return Token(value=value, user=svc.user, expires_at=expires, source=c.source)
 

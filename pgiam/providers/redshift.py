@@ -76,7 +76,10 @@ def _client(service: str, svc: Service, creds: CredentialCache, c: Credentials, 
     from botocore.config import Config
 
     return creds.session(svc.profile).create_client(
-        service, region_name=region, aws_access_key_id=c.access_key, aws_secret_access_key=c.secret_key,
+        service,
+        region_name=region,
+        aws_access_key_id=c.access_key,
+        aws_secret_access_key=c.secret_key,
         aws_session_token=c.session_token,
         config=Config(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2}),
     )
@@ -89,9 +92,10 @@ def _api_error(e: Exception, svc: Service, operation: str, target: str) -> Pgiam
         code = str(response.get("Error", {}).get("Code", ""))
     text = " ".join(str(e).split())[:300]
     if "NotFound" in code:
-        fix = f"check {target} (set `cluster_identifier`/`workgroup` and `region` if the host does not show them)"
+        fix = f"check {target} (set `cluster_identifier`/`workgroup` and `region` if the host lacks them)"
     elif "AccessDenied" in code or "UnauthorizedOperation" in code or code == "UnrecognizedClientException":
-        fix = f"allow the IAM action redshift{'-serverless' if operation == 'GetCredentials' else ''}:{operation} for your identity"
+        prefix = "redshift-serverless" if operation == "GetCredentials" else "redshift"
+        fix = f"allow the IAM action {prefix}:{operation} for your identity"
     else:
         fix = "check the region, the endpoint and your network"
     return PgiamError(f"service {svc.name!r}: {operation} for {target} failed: {text} — {fix}")
@@ -108,7 +112,7 @@ def _check_user(svc: Service, got: str) -> str:
     if got != want:
         raise ConfigError(
             f"service {svc.name!r}: Redshift issued the password for user {got!r}, not {want!r}; "
-            f"set `user = \"{got}\"` in the config"
+            f'set `user = "{got}"` in the config'
         )
     return got
 
@@ -145,8 +149,9 @@ class RedshiftProvider:
         except Exception as e:
             raise _api_error(e, svc, operation, f"cluster {cid!r} in {region}") from None
         user = _check_user(svc, str(out.get("DbUser", "")))
-        return Token(value=str(out["DbPassword"]), user=user, expires_at=_when(out.get("Expiration")),
-                     source=c.source)
+        return Token(
+            value=str(out["DbPassword"]), user=user, expires_at=_when(out.get("Expiration")), source=c.source
+        )
 
 
 class ServerlessProvider:
@@ -168,8 +173,9 @@ class ServerlessProvider:
         except Exception as e:
             raise _api_error(e, svc, "GetCredentials", f"workgroup {wg!r} in {region}") from None
         user = _check_user(svc, str(out.get("dbUser", "")))
-        return Token(value=str(out["dbPassword"]), user=user, expires_at=_when(out.get("expiration")),
-                     source=c.source)
+        return Token(
+            value=str(out["dbPassword"]), user=user, expires_at=_when(out.get("expiration")), source=c.source
+        )
 
 
 PROVIDER = RedshiftProvider()

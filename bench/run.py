@@ -1,0 +1,450 @@
+"""`make bench`: pgiam against its yardsticks, side by side on this machine; writes docs/benchmarks.md.
+
+Each comparison alternates the commands run by run (so load spikes hit both alike) and reports
+medians, the ratio and peak RSS (from os.wait4 per child). Nothing here reaches the network: static
+throwaway keys in the environment, a throwaway HOME, AWS_EC2_METADATA_DISABLED.
+
+    python bench/run.py [--quick] [--out docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pgiam import bulk, pgpass, sigv4  # noqa: E402
+from pgiam.pgpass import Key  # noqa: E402
+from pgiam.providers import rds  # noqa: E402
+
+KEY_ID = "AKIDPGIAMBENCH000001"
+SECRET = "pgiam-bench-secret/never+real"
+REGION = "us-east-1"
+HOST = "db{i}.abcdefghijkl.us-east-1.rds.amazonaws.com"
+MIB = 1024 * 1024
+
+# ----------------------------------------------------------------------------- running children
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds
+    rss: int  # peak resident set, bytes
+
+
+@dataclass
+class Series:
+    label: str
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(s.wall for s in self.samples)
+
+    @property
+    def rss(self) -> int:
+        return int(statistics.median(s.rss for s in self.samples))
+
+
+def run_child(argv: Sequence[str], env: dict[str, str], cwd: Path) -> Sample:
+    """One child: wall time from spawn to reap, peak RSS from its rusage."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(list(argv), env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"bench: {' '.join(argv)} exited {proc.returncode}: {err.read().decode()[-800:]}")
+    rss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return Sample(wall, rss)
+
+
+def alternate(cmds: dict[str, Sequence[str]], env: dict[str, str], cwd: Path, n: int,
+              before: Callable[[], None] | None = None) -> dict[str, Series]:
+    """Run every command n times, interleaved (a b a b ...), after one untimed warm-up each."""
+    out = {label: Series(label) for label in cmds}
+    for argv in cmds.values():
+        if before:
+            before()
+        run_child(argv, env, cwd)  # warm-up: page cache, bytecode cache
+    for _ in range(n):
+        for label, argv in cmds.items():
+            if before:
+                before()
+            out[label].samples.append(run_child(argv, env, cwd))
+    return out
+
+
+def in_process(fn: Callable[[], object], repeat: int) -> float:
+    """Median seconds of fn() over repeat calls (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+def base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "PG", "XDG_", "PGIAM_", "PYTHON"))}
+    env.update(
+        HOME=str(home), PGIAM_SITE_CONFIG="", AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=str(home / ".aws" / "config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / ".aws" / "credentials"),
+        AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET,
+        XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local" / "state"),
+    )
+    # (PYTHONDONTWRITEBYTECODE is dropped on purpose: an installed pgiam runs from compiled bytecode)
+    return env
+
+
+def make_home(root: Path, name: str, services: int) -> Path:
+    home = root / name
+    (home / ".config" / "pgiam").mkdir(parents=True)
+    body = "".join(
+        f'[services.s{i}]\nhost = "{HOST.format(i=i)}"\nuser = "app"\ndbname = "app"\n\n' for i in range(services)
+    )
+    (home / ".config" / "pgiam" / "config.toml").write_text(body)
+    return home
+
+
+def tool(name: str) -> list[str]:
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return [str(here)]
+    found = shutil.which(name)
+    if found:
+        return [found]
+    if name == "pgiam":
+        return [sys.executable, "-m", "pgiam"]
+    raise SystemExit(f"bench: `{name}` not found (run `make venv`: awscli is in the test extra)")
+
+
+def files_of(home: Path) -> list[tuple[bytes, int]]:
+    return [((home / f).read_bytes(), (home / f).stat().st_mtime_ns) for f in (".pgpass", ".pg_service.conf")]
+
+
+BOTO_LOOP = """
+import sys, time
+t0 = time.perf_counter()
+import botocore.session
+s = botocore.session.get_session()
+c = s.create_client("rds", region_name="{region}")
+t1 = time.perf_counter()
+for i in range({n}):
+    c.generate_db_auth_token("db%d.abcdefghijkl.us-east-1.rds.amazonaws.com" % i, 5432, "app")
+t2 = time.perf_counter()
+sys.stderr.write("%f %f\\n" % (t1 - t0, t2 - t1))
+"""
+
+
+def raw_hmacs(n: int) -> None:
+    """The bare cryptographic work of n tokens with no caching: 4 HMACs to derive the key, one SHA-256
+    of the canonical request, one HMAC for the signature."""
+    import hashlib
+    import hmac
+
+    for i in range(n):
+        k = hmac.new(b"AWS4" + SECRET.encode(), b"20250101", hashlib.sha256).digest()
+        k = hmac.new(k, REGION.encode(), hashlib.sha256).digest()
+        k = hmac.new(k, b"rds-db", hashlib.sha256).digest()
+        k = hmac.new(k, b"aws4_request", hashlib.sha256).digest()
+        digest = hashlib.sha256(b"GET\n/\nAction=connect&DBUser=app\nhost:db%d:5432\n" % i).hexdigest()
+        hmac.new(k, digest.encode(), hashlib.sha256).hexdigest()
+
+
+def pgiam_signs(n: int) -> None:
+    now = datetime.now(timezone.utc)
+    for i in range(n):
+        rds.sign(host=HOST.format(i=i), port=5432, region=REGION, user="app", access_key=KEY_ID,
+                 secret_key=SECRET, session_token=None, now=now)
+
+
+# ----------------------------------------------------------------------------- benchmarks
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    verdicts: list[tuple[str, str, str, bool]] = field(default_factory=list)  # target, measured, met
+
+    def add(self, *text: str) -> None:
+        self.lines.extend(text)
+
+    def target(self, what: str, goal: str, measured: str, met: bool) -> None:
+        self.verdicts.append((what, goal, measured, met))
+        print(f"  {'MET ' if met else 'MISS'} {what}: {measured} (target {goal})", flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def mib(n: int) -> str:
+    return f"{n / MIB:.1f} MiB"
+
+
+def table(series: dict[str, Series], base: str) -> list[str]:
+    ref = series[base].wall
+    rows = ["| command | median wall | ratio to " + base + " | peak RSS |", "|---|---:|---:|---:|"]
+    for s in series.values():
+        rows.append(f"| {s.label} | {ms(s.wall)} | {s.wall / ref:.3f}x | {mib(s.rss)} |")
+    return rows
+
+
+def bench_floor(rep: Report, root: Path, n: int) -> dict[str, Series]:
+    home = make_home(root, "floor", 0)
+    env = base_env(home)
+    py = sys.executable
+    cmds = {
+        "python -I -S -c pass": [py, "-I", "-S", "-c", "pass"],
+        "python -c pass": [py, "-c", "pass"],
+        "python -c 'import pgiam.main'": [py, "-c", "import pgiam.main"],
+    }
+    print("interpreter floor", flush=True)
+    return alternate(cmds, env, home, n)
+
+
+def bench_noop(rep: Report, root: Path, n: int, floor: dict[str, Series]) -> None:
+    home = make_home(root, "noop", 10)
+    env = base_env(home)
+    pg, aws = tool("pgiam"), tool("aws")
+    run_child([*pg, "refresh"], env, home)  # writes 10 fresh tokens and stanzas
+    before = files_of(home)
+    print("no-op refresh (10 fresh services) vs aws rds generate-db-auth-token", flush=True)
+    cmds = {
+        "pgiam refresh (no-op, 10 services)": [*pg, "refresh"],
+        "aws rds generate-db-auth-token": [*aws, "rds", "generate-db-auth-token", "--hostname",
+                                           HOST.format(i=0), "--port", "5432", "--username", "app",
+                                           "--region", REGION],
+    }
+    res = alternate(cmds, env, home, n)
+    assert files_of(home) == before, "the no-op refresh changed a file"
+    res.update(floor)
+    rep.add("## No-op refresh vs one aws CLI token", "",
+            "10 services whose tokens in ~/.pgpass are fresh; `pgiam refresh` must only read the config,",
+            "the pgpass file, the service file and its state file, and write nothing (checked).", "",
+            *table(res, "aws rds generate-db-auth-token"), "")
+    ratio = res["pgiam refresh (no-op, 10 services)"].wall / res["aws rds generate-db-auth-token"].wall
+    rep.target("no-op refresh / aws CLI token", "<= 0.12x", f"{ratio:.3f}x", ratio <= 0.12)
+
+
+def bench_token(rep: Report, root: Path, n: int) -> None:
+    home = make_home(root, "token", 0)
+    env = base_env(home)
+    pg, aws = tool("pgiam"), tool("aws")
+    args = ["--hostname", HOST.format(i=0), "--port", "5432", "--username", "app"]
+    print("pgiam token vs aws rds generate-db-auth-token", flush=True)
+    cmds = {
+        "pgiam token": [*pg, "token", *args],
+        "aws rds generate-db-auth-token": [*aws, "rds", "generate-db-auth-token", *args, "--region", REGION],
+    }
+    res = alternate(cmds, env, home, n)
+    rep.add("## `pgiam token` vs `aws rds generate-db-auth-token`", "",
+            "Static credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, region in the host name.", "",
+            *table(res, "aws rds generate-db-auth-token"), "")
+    ratio = res["pgiam token"].wall / res["aws rds generate-db-auth-token"].wall
+    rep.target("pgiam token / aws CLI token", "<= 0.35x", f"{ratio:.3f}x", ratio <= 0.35)
+    rss = res["pgiam token"].rss
+    rep.target("pgiam token peak RSS", "<= 45 MiB", mib(rss), rss <= 45 * MIB)
+
+
+def bench_forced(rep: Report, root: Path, n: int, sizes: Sequence[int]) -> None:
+    pg = tool("pgiam")
+    rows = ["| services | pgiam refresh --force (whole process) | peak RSS | botocore loop (whole process) "
+            "| botocore: import+client / loop | pgiam signing in-process | raw SigV4 HMACs |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
+    for size in sizes:
+        home = make_home(root, f"force{size}", size)
+        env = base_env(home)
+        print(f"pgiam refresh --force, {size} services", flush=True)
+        run_child([*pg, "refresh"], env, home)  # creates entries and stanzas (untimed)
+        script = BOTO_LOOP.format(region=REGION, n=size)
+        cmds = {"pgiam": [*pg, "-q", "refresh", "--force"], "botocore": [sys.executable, "-c", script]}
+        res = alternate(cmds, env, home, n)
+        parts = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                               check=True).stderr.split()
+        setup, loop = float(parts[0]), float(parts[1])
+        signing = in_process(lambda size=size: pgiam_signs(size), 5)  # type: ignore[misc]
+        raw = in_process(lambda size=size: raw_hmacs(size), 5)  # type: ignore[misc]
+        p, b = res["pgiam"], res["botocore"]
+        rows.append(f"| {size} | {ms(p.wall)} | {mib(p.rss)} | {ms(b.wall)} | {ms(setup)} / {ms(loop)} "
+                    f"| {ms(signing)} | {ms(raw)} |")
+        if size == max(sizes):
+            rep.target(f"{size}-service forced refresh, wall", "<= 300 ms", ms(p.wall), p.wall <= 0.3)
+    rep.add("## Forced refresh of many services sharing one profile", "",
+            "`pgiam -q refresh --force`: sign every token anew, rewrite ~/.pgpass once, leave unchanged "
+            "stanzas alone, record state. The yardstick is one Python process that imports botocore, builds "
+            "an RDS client and calls `generate_db_auth_token` in a loop; \"raw SigV4 HMACs\" is the bare "
+            "cryptography of that many tokens (4 HMACs for the key, 1 SHA-256, 1 HMAC), measured in-process, "
+            "next to pgiam's own in-process signing (signing key derived once per secret/date/region/service).",
+            "", *rows, "")
+
+
+def bench_rewrite(rep: Report, root: Path, n: int, sizes: Sequence[int]) -> None:
+    pg = tool("pgiam")
+    rows = ["| pgpass lines | upsert one entry (in-process) | per line | 1-service `pgiam refresh --force` "
+            "(whole process) |", "|---:|---:|---:|---:|"]
+    per_line: dict[int, float] = {}
+    for size in sizes:
+        key = Key(HOST.format(i=0), "5432", "app", "app")
+        others = [pgpass.format_line(Key(f"other{i}.example.com", "5432", "db", f"user{i}"),
+                                     f"secret-{i:08d}") for i in range(size - 1)]
+        half = len(others) // 2
+        data = b"".join(others[:half]) + pgpass.format_line(key, "old-token") + b"".join(others[half:])
+        token = "x" * 1000
+        t = in_process(lambda data=data: pgpass.upsert(data, key, token), 5)  # type: ignore[misc]
+        assert bulk.pgpass_upsert_all(data, [(key, token)]) == pgpass.upsert(data, key, token)
+        per_line[size] = t / size
+        home = make_home(root, f"rewrite{size}", 1)
+        env = base_env(home)
+        (home / ".pgpass").write_bytes(data)
+        (home / ".pgpass").chmod(0o600)
+        print(f"rewrite: {size}-line pgpass", flush=True)
+        res = alternate({"pgiam": [*pg, "-q", "refresh", "--force"]}, env, home, n)
+        rows.append(f"| {size} | {ms(t)} | {t / size * 1e6:.2f} µs | {ms(res['pgiam'].wall)} |")
+    small, big = min(sizes), max(sizes)
+    growth = per_line[big] / per_line[sizes[len(sizes) // 2]]
+    rep.add("## Rewriting one entry as ~/.pgpass grows", "",
+            "One pgiam entry in the middle of a file of unrelated entries; `pgpass.upsert` parses every line "
+            "once (libpq's matching is emulated for each), so the cost must grow linearly with the file. "
+            "The whole-process column adds start-up, locking, the temp file, fsync and rename.", "",
+            *rows, "")
+    rep.target(f"rewrite linear in size ({small}..{big} lines)", "per-line cost flat (<= 1.5x)",
+               f"per-line cost x{growth:.2f} from {sizes[len(sizes) // 2]} to {big} lines", growth <= 1.5)
+
+
+def import_profile(root: Path) -> list[str]:
+    """Top-level imports of a no-op refresh by cumulative time (best of 5 runs, -X importtime)."""
+    home = root / "noop"
+    env = base_env(home)
+    best: dict[str, int] = {}
+    order: list[str] = []
+    for _ in range(5):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                               "import sys, pgiam.main; sys.exit(pgiam.main.main(['refresh']))"],
+                              env=env, cwd=str(home), capture_output=True, text=True, check=True)
+        for line in proc.stderr.splitlines():
+            m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\S.*)$", line)
+            if not m:
+                continue
+            name, cum = m.group(3), int(m.group(2))
+            if name not in best:
+                order.append(name)
+            best[name] = min(best.get(name, cum), cum)
+        assert "botocore" not in proc.stderr, "the no-op refresh imported botocore"
+    top = sorted(order, key=lambda k: -best[k])[:14]
+    total = sum(best.values())
+    out = ["| module (top level) | cumulative import time |", "|---|---:|"]
+    out += [f"| {name} | {best[name] / 1000:.1f} ms |" for name in top]
+    out.append(f"| **all top-level imports** | **{total / 1000:.1f} ms** |")
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    aws = subprocess.run([*tool("aws"), "--version"], capture_output=True, text=True).stdout.strip()
+    import botocore
+
+    return [f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- machine: {platform.platform()}, {cpu}, {os.cpu_count()} CPUs",
+            f"- Python {platform.python_version()} ({sys.executable}); botocore {botocore.__version__}; {aws}"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer runs and sizes (a smoke test)")
+    ap.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
+    args = ap.parse_args(argv)
+    n = 5 if args.quick else 15
+    started = time.perf_counter()
+    rep = Report()
+    with tempfile.TemporaryDirectory(prefix="pgiam-bench-") as tmp:
+        root = Path(tmp)
+        floor = bench_floor(rep, root, n)
+        bench_noop(rep, root, n, floor)
+        bench_token(rep, root, n)
+        bench_forced(rep, root, 3 if args.quick else 7, (1, 100) if args.quick else (1, 100, 1000))
+        bench_rewrite(rep, root, 3 if args.quick else 5, (1000, 10000) if args.quick else (1000, 10000, 100000))
+        imports = import_profile(root)
+    elapsed = time.perf_counter() - started
+    text = render(rep, floor, imports, elapsed, args.quick)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out} in {elapsed:.0f} s")
+    return 0
+
+
+def render(rep: Report, floor: dict[str, Series], imports: list[str], elapsed: float, quick: bool) -> str:
+    from bench.notes import ANALYSIS
+
+    f_pass = floor["python -c pass"].wall
+    f_bare = floor["python -I -S -c pass"].wall
+    f_main = floor["python -c 'import pgiam.main'"].wall
+    verdicts = ["| target | goal | measured | |", "|---|---|---|---|"]
+    verdicts += [f"| {w} | {g} | {m} | {'met' if ok else '**missed**'} |" for w, g, m, ok in rep.verdicts]
+    return "\n".join([
+        "# pgiam benchmarks",
+        "",
+        "Regenerated by `make bench` (bench/run.py); do not edit by hand. Every comparison runs the commands "
+        "alternately on the same machine in the same run; figures are medians, RSS is the child's peak "
+        "resident set (`wait4` rusage).",
+        "",
+        *machine(),
+        f"- bench wall time: {elapsed:.0f} s{' (--quick)' if quick else ''}",
+        "",
+        "## Targets",
+        "",
+        *verdicts,
+        "",
+        *rep.lines,
+        "## Where the time goes",
+        "",
+        f"Interpreter floor on this machine: `python -I -S -c pass` {ms(f_bare)}, `python -c pass` (the venv's "
+        f"site, incl. the editable-install finder) {ms(f_pass)}; importing pgiam's command line "
+        f"(`import pgiam.main`) {ms(f_main)}.",
+        "",
+        "Imports of a no-op `pgiam refresh` (`python -X importtime`, best of 5; importtime itself inflates "
+        "these figures, compare them with each other):",
+        "",
+        *imports,
+        "",
+        ANALYSIS,
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
