@@ -15,6 +15,7 @@ from pgiam import ca, libpq_rules, pgpass, servicefile
 from pgiam.config import Service
 from pgiam.endpoints import parse_endpoint
 from pgiam.libpq_version import format_version
+from pgiam.paths import Platform
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -353,3 +354,46 @@ def explain_connect(svc_name: str, returncode: int, stderr: str) -> Check:
         if re.search(pattern, text, re.I):
             return Check("connect", FAIL, f"{cause}: {first}", fix.replace("NAME", svc_name), svc_name)
     return Check("connect", FAIL, first, f"run `psql service={svc_name}` by hand to see more", svc_name)
+
+
+# --------------------------------------------------------------------------- platform (issue 6)
+
+
+def home_directory(platform: Platform, version: tuple[int, int] | None, passwd_home: str | None) -> Check:
+    """Which pgpass/service file psql really reads: libpq <= 14 uses the passwd home, not $HOME."""
+    from pgiam import paths
+
+    name = "home directory"
+    pw, pw_note = paths.effective_pgpass(platform, version, passwd_home)
+    sf, sf_note = paths.effective_service_file(platform, version, passwd_home)
+    notes = [n for n in (pw_note, sf_note) if n]
+    if not notes:
+        return Check(name, OK, f"psql reads {pw} and {sf}")
+    status = WARN if version is None or "does not expand" in " ".join(notes) else FAIL
+    verdict, _, fix = notes[0].partition("; ")
+    return Check(name, status, verdict, fix)
+
+
+def mode_bits(platform: Platform) -> Check:
+    """Windows: say there are no mode bits rather than pretend the pgpass file is 0600."""
+    from pgiam import paths
+
+    note = paths.permissions_note(platform)
+    if note is None:
+        return Check("file permissions", OK, "POSIX mode bits: pgiam keeps the pgpass file at 0600")
+    fix = "keep %APPDATA%\\postgresql readable only by you (NTFS ACLs)"
+    return Check("file permissions", WARN, note, fix)
+
+
+def jdbc(svc: Service, params: Sequence[tuple[str, str]] | None) -> Check:
+    """pgjdbc 42.3+ reads the same service file and rejects a stanza with keys it does not know."""
+    bad = libpq_rules.jdbc_incompatible_keys(params or [])
+    if not bad:
+        return Check("pgjdbc", OK, "the stanza has only keys pgjdbc accepts", service=svc.name)
+    if svc.jdbc:
+        return Check("pgjdbc", FAIL, f"jdbc = true, yet [{svc.name}] has keys pgjdbc rejects: {', '.join(bad)}",
+                     f"run `pgiam refresh --force {svc.name}` to rewrite the stanza", svc.name)
+    # informational: most users have no Java client, and libpq needs these keys
+    return Check("pgjdbc", OK, f"fine for libpq; pgjdbc (42.3+) would reject [{svc.name}] for "
+                 f"{', '.join(bad)}", f"set `jdbc = true` for {svc.name} if Java clients use this service",
+                 svc.name)

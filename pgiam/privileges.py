@@ -6,7 +6,6 @@ import os
 
 from pgiam.errors import UsageError
 
-
 # Settings that describe the machine rather than the user survive the drop.
 _KEEP = frozenset({"AWS_EC2_METADATA_DISABLED", "AWS_REGION", "AWS_DEFAULT_REGION", "PGIAM_SITE_CONFIG",
                    "PGIAM_LIBPQ_VERSION"})

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
 # The exact shapes pgiam writes and AWS signs, read without strptime (its first use costs an import
 # of _strptime and locale data, on the no-op path); anything else still goes through strptime.
-_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z")
+# Each shape: (length, {position: separator}, digit slices for year, month, day, hour, minute, second).
+_Shape = tuple[int, dict[int, str], tuple[slice, ...]]
+_AMZ_DATE: _Shape = (16, {8: "T", 15: "Z"}, (slice(0, 4), slice(4, 6), slice(6, 8), slice(9, 11),
+                                              slice(11, 13), slice(13, 15)))
+_ISO: _Shape = (20, {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: "Z"},
+                (slice(0, 4), slice(5, 7), slice(8, 10), slice(11, 13), slice(14, 16), slice(17, 19)))
 
 
-def _parse(text: str, shape: re.Pattern[str], fmt: str) -> datetime:
+def _parse(text: str, shape: _Shape, fmt: str) -> datetime:
     """``datetime.strptime(text, fmt)`` in UTC; raises ValueError the same way."""
-    m = shape.fullmatch(text) if text.isascii() else None
-    if m is None:
+    length, seps, parts = shape
+    digits = [text[p] for p in parts] if len(text) == length and text.isascii() else []
+    if not digits or any(text[i] != c for i, c in seps.items()) or not all(d.isdigit() for d in digits):
         return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
-    y, mo, d, h, mi, sec = (int(g) for g in m.groups())
+    y, mo, d, h, mi, sec = (int(g) for g in digits)
     if h > 23 or mi > 59 or sec > 59:
         return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)  # its own verdict
     return datetime(y, mo, d, h, mi, sec, tzinfo=timezone.utc)

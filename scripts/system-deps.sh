@@ -14,6 +14,8 @@ have systemd-analyze || need+=(systemd)
 have runuser || need+=(util-linux)
 have useradd || need+=(passwd)
 have zsh || need+=(zsh)
+have java || need+=(default-jre-headless)
+[ -e /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)  # real pgjdbc for tests/test_jdbc.py
 [ "${#need[@]}" -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()

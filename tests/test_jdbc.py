@@ -143,3 +143,13 @@ def test_real_pgjdbc_reads_jdbc_stanza_and_token(cli: Cli, isolated_env: Path, t
                    f"password {token[1]}"]
     # the same pgjdbc rejects the libpq-only stanza: the check above can fail
     assert _probe(tmp_path, isolated_env, "plain") == ["service rejected"]
+
+
+def test_doctor_warns_about_jdbc_incompatible_stanzas(tmp_path: Path) -> None:
+    from pgiam import doctor
+
+    plain = service(tmp_path, jdbc=False)
+    c = doctor.jdbc(plain, stanza_params(plain, "jane", passfile=None))
+    assert c.status == doctor.WARN and "hostaddr" in c.verdict and "jdbc = true" in c.fix
+    java = service(tmp_path, jdbc=True)
+    assert doctor.jdbc(java, stanza_params(java, "jane", passfile=None)).status == doctor.OK

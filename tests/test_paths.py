@@ -208,3 +208,23 @@ def test_no_mode_fix_claimed_without_mode_bits(tmp_path: Path, monkeypatch: pyte
     with caplog.at_level(logging.WARNING, logger="pgiam"):
         atomic.update_file(target, lambda d: (d or b"") + b"i:3:j:k:l\n", private=True)
     assert "fixed to 0600" in caplog.text
+
+
+# --------------------------------------------------------------------------- the doctor checks built on these
+
+
+def test_doctor_home_directory_check(tmp_path: Path) -> None:
+    from pgiam import doctor
+
+    env_home, pw_home = tmp_path / "env", tmp_path / "pw"
+    c = doctor.home_directory(linux(env_home), (14, 2), str(pw_home))
+    assert c.status == doctor.FAIL and str(pw_home / ".pgpass") in c.verdict and "PGPASSFILE=" in c.fix
+    assert doctor.home_directory(linux(env_home), (15, 2), str(pw_home)).status == doctor.OK
+    assert doctor.home_directory(linux(env_home), None, str(pw_home)).status == doctor.WARN
+
+
+def test_doctor_mode_bits_check(tmp_path: Path) -> None:
+    from pgiam import doctor
+
+    assert doctor.mode_bits(windows(tmp_path, APPDATA=str(tmp_path))).status == doctor.WARN
+    assert doctor.mode_bits(linux(tmp_path)).status == doctor.OK

@@ -120,7 +120,13 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
     service_data = _safe_read(ctx.service_file, "service file", checks)
     pgpass_path, service_path = str(ctx.pgpass), str(ctx.service_file)
 
-    checks.append(doctor.pgpass_file(pgpass_path, file_info(ctx.pgpass)))
+    from pgiam import paths
+
+    checks.append(doctor.home_directory(ctx.platform, version, paths.passwd_home()))
+    if ctx.platform.windows:
+        checks.append(doctor.mode_bits(ctx.platform))
+    else:
+        checks.append(doctor.pgpass_file(pgpass_path, file_info(ctx.pgpass)))
     if pgpass_data:
         checks.append(doctor.pgpass_lines(pgpass_path, pgpass_data, version))
     checks.append(doctor.password_env(env))
@@ -143,6 +149,7 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
         params = servicefile.get(service_data or b"", svc.name)
         managed = servicefile.is_managed(service_data or b"", svc.name)
         checks.append(doctor.stanza(svc, service_path, params, managed))
+        checks.append(doctor.jdbc(svc, params))
         bad_keys = doctor.stanza_keys(svc, params, version)
         if bad_keys is not None:
             checks.append(bad_keys)

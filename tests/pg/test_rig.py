@@ -149,8 +149,8 @@ def test_aws_cli_token_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"service": "dsql"}, {}, "wrong service"),
         ({"expires_in": 901}, {}, "X-Amz-Expires"),
         ({"expires_in": 0}, {}, "X-Amz-Expires"),
-        ({"now": time.time() - 901}, {}, "expired"),
-        ({"now": time.time() + 400}, {}, "not yet valid"),
+        ({"now_offset": -901}, {}, "expired"),
+        ({"now_offset": 400}, {}, "not yet valid"),
         ({"session_token": ""}, {}, "empty X-Amz-Security-Token"),
         ({"session_token": "x"}, {}, "unexpected X-Amz-Security-Token"),
         ({"access_key_id": "ASIATEMP", "secret": "temp-secret"}, {}, "missing X-Amz-Security-Token"),
@@ -161,13 +161,16 @@ def test_aws_cli_token_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_checker_rejects(token_kw: dict[str, Any], check_kw: dict[str, Any], reason: str) -> None:
+    token_kw = dict(token_kw)
+    if "now_offset" in token_kw:  # relative to when the test runs, not when it was collected
+        token_kw["now"] = time.time() + token_kw.pop("now_offset")
     with pytest.raises(TokenRejected, match=reason):
         check(our_token("alice", **token_kw), **check_kw)
 
 
 def test_checker_accepts_the_controls() -> None:
     check(our_token("alice"))
-    check(our_token("alice", now=time.time() - 899))
+    check(our_token("alice", now=time.time() - 880))
     check(our_token("alice", now=time.time() + 290))
     check(our_token("alice", access_key_id="ASIATEMP", secret="temp-secret",
                     session_token="the-session-token"))
