@@ -64,34 +64,38 @@ def kill_loop(cli: Cli, home: Path, seed: int) -> tuple[int, int, int]:
                        "XDG_STATE_HOME": str(home / ".local" / "state")})
     argv = [sys.executable, "-m", "pgiam", "refresh", "--force"]
     pgpass = home / ".pgpass"
-    # calibrate on this machine, right now: a normal run (mostly start-up) and a slowed-down one
-    t0 = time.monotonic()
     first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert first.returncode == 0, first.stderr
-    fast = time.monotonic() - t0
     slow = dict(env, PGIAM_TEST_WRITE_DELAY="0.008")
+    # How long a whole slowed-down run takes, kept current: every run that ends on its own before
+    # its kill moment updates it, so the kill window follows the machine's load in both directions.
     t0 = time.monotonic()
     assert subprocess.run(argv, env=slow, capture_output=True, timeout=60, check=False).returncode == 0
     full = time.monotonic() - t0
-    kills = mid = changed = 0
+    kills = mid = changed = spawned = 0
     while kills < KILLS_PER_LOOP:
+        spawned += 1
+        assert spawned <= 4 * KILLS_PER_LOOP, f"too few runs could be killed ({kills}/{spawned})"
         old = pgpass.read_bytes()
+        old_ino = os.stat(pgpass).st_ino
         old_token = token_of(old)
+        t0 = time.monotonic()
         proc = subprocess.Popen(argv, env=slow, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=rng.uniform(fast * 0.5, full * 1.02))
+            proc.wait(timeout=rng.uniform(full * 0.3, full * 1.1))
         finished = proc.poll() is not None
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         if finished:
+            full = time.monotonic() - t0
             continue  # not a kill: it ran to the end
         kills += 1
         now = pgpass.read_bytes()
-        if now != old:
-            # the new version: the same file with only the token replaced
-            assert now == old.replace(old_token.replace(":", "\\:").encode(),
-                                      token_of(now).replace(":", "\\:").encode()), f"torn (seed {seed})"
-            changed += 1
+        # the old version, or the new one: the same file with only the token replaced (a token signed
+        # within the same second is identical; the rename shows in the inode)
+        assert now == old.replace(old_token.replace(":", "\\:").encode(),
+                                  token_of(now).replace(":", "\\:").encode()), f"torn (seed {seed})"
+        changed += os.stat(pgpass).st_ino != old_ino
         assert os.stat(pgpass).st_mode & 0o777 == 0o600
         left = temps(home)
         mid += any(p.name.startswith("..pgpass.pgiam-tmp-") for p in left)
