@@ -381,15 +381,21 @@ def _write_replace(t: _Target, data: bytes, old: os.stat_result | None, private:
                 with contextlib.suppress(PermissionError):
                     os.fchown(fd, -1, old.st_gid)
         mode = _final_mode(old, private)
-        if hasattr(os, "fchmod"):
+        # The temp file is never wider than 0600: a wider final mode (a 0644 service file) is
+        # applied to the inode only once it has been renamed into place.
+        wider = bool(mode & 0o077)
+        if not wider and hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
-        else:  # pragma: no cover - Windows before 3.13
-            os.chmod(tmp, mode)
-        os.close(fd)
-        fd = None
         if delay:
             time.sleep(delay)
         os.replace(tmp, t.real)
+        if wider:
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            else:  # pragma: no cover - Windows before 3.13
+                os.chmod(t.real, mode)
+        os.close(fd)
+        fd = None
     except OSError as exc:
         if fd is not None:
             with contextlib.suppress(OSError):

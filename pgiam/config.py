@@ -238,7 +238,13 @@ def _libpq_table(path: Path, name: str, table: dict[str, Any]) -> tuple[tuple[st
         if not LIBPQ_KEY_RE.match(k):
             raise ConfigError(f"{where}: libpq keywords are lowercase letters and '_'")
         if k in RESERVED_LIBPQ_KEYS:
-            raise ConfigError(f"{where}: set {k!r} as a service key, not under libpq (or never: secrets)")
+            if k in ("password", "service", "servicefile"):
+                raise ConfigError(f"{where}: {k!r} may not be set in a pgiam stanza (pgiam writes no passwords "
+                                  "and libpq rejects nested services)")
+            if k == "passfile":
+                raise ConfigError(f"{where}: pgiam writes passfile= itself when the pgpass file is not at "
+                                  "libpq's default path (--pgpass, PGPASSFILE)")
+            raise ConfigError(f"{where}: set {k!r} as a service key, not under libpq")
         if isinstance(v, bool) or not isinstance(v, (str, int)):
             raise ConfigError(f"{where}: value must be a string or integer")
         text = str(v)

@@ -265,7 +265,8 @@ def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcom
             except PgiamError as e:
                 failed[svc.name] = e
                 continue
-            warnings.extend(f"{ctx.service_file}: [{svc.name}]: {w}" for w in warns)
+            # the engine names the stanza or line; say which file
+            warnings.extend(f"{ctx.service_file}: {w.replace('pg_service.conf ', '', 1)}" for w in warns)
         if out != (data or b""):
             warnings.extend(f"{ctx.service_file}: {n}" for n in _foreign_long_lines(out, svcs))
         return out
