@@ -198,7 +198,7 @@ def execute(
     if stanza_svcs:
         _write_stanzas(ctx, stanza_svcs, outcomes, takeover)
 
-    _record(ctx, outcomes, now)
+    _record(ctx, outcomes, saved, now)
     return [outcomes[s.name] for s in services]
 
 
@@ -289,10 +289,8 @@ def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcom
 
 
 def _foreign_long_lines(data: bytes, svcs: list[Service]) -> list[str]:
-    """servicefile.problems' notes on over-long lines outside the stanzas being written (those get
-    their own warning): such a line breaks the lookup of every service after it."""
-    import re
-
+    """Over-long lines outside the stanzas being written (those get their own warning): such a
+    line breaks the lookup of every service after it."""
     ours: set[int] = set()
     seen: set[bytes] = set()
     names = {svc.name.encode() for svc in svcs}
@@ -300,17 +298,13 @@ def _foreign_long_lines(data: bytes, svcs: list[Service]) -> list[str]:
         if sec.name in names and sec.name not in seen:
             seen.add(sec.name)
             ours.update(range(sec.lineno, sec.lineno + len(sec.body) + 1))
-    notes = []
-    for note in servicefile.problems(data):
-        m = re.match(r"line (\d+) is \d+ bytes long;", note)
-        if m and int(m.group(1)) not in ours:
-            notes.append(note)
-    return notes
+    return [servicefile.long_line_note(no, n) for no, n in servicefile.long_lines(data) if no not in ours]
 
 
-def _record(ctx: Context, outcomes: dict[str, Outcome], now: datetime) -> None:
+def _record(
+    ctx: Context, outcomes: dict[str, Outcome], saved: dict[str, state.ServiceState], now: datetime
+) -> None:
     changes: dict[str, state.ServiceState] = {}
-    saved = state.load(ctx.state_path)
     for name, o in outcomes.items():
         prev = saved.get(name, state.ServiceState())
         if o.action == "refreshed" and o.token is not None:

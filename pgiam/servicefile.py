@@ -309,23 +309,36 @@ def remove(data: bytes, name: str, *, force: bool = False) -> bytes:
     return b"".join(lines[:first] + lines[after:])
 
 
+def long_lines(data: bytes) -> list[tuple[int, int]]:
+    """(line number, length) of every line longer than libpq <= 13 accepts."""
+    return [
+        (no, len(raw) - (1 if raw.endswith(b"\n") else 0))
+        for no, raw in enumerate(_split_raw(data), 1)
+        if len(raw) >= MAX_LINE_OLD + 2
+    ]
+
+
+def long_line_note(no: int, length: int) -> str:
+    """Why a line of this length breaks lookups, and for which libpq versions."""
+    if length > MAX_LINE:
+        which, limit = "14 and newer", MAX_LINE
+    else:
+        which, limit = "13 and older", MAX_LINE_OLD
+    return (
+        f"line {no} is {length} bytes long; libpq {which} reject lines over {limit} bytes and then "
+        "fail the lookup of every service not finished before it"
+    )
+
+
 def problems(data: bytes) -> list[str]:
     """Human notes on lines libpq rejects or misreads; each names its line number."""
     notes: list[str] = []
     seen: dict[bytes, int] = {}
     in_section = False
+    longs = dict(long_lines(data))
     for no, raw in enumerate(_split_raw(data), 1):
-        length = len(raw) - (1 if raw.endswith(b"\n") else 0)
-        if len(raw) >= MAX_LINE + 2:
-            notes.append(
-                f"line {no} is {length} bytes long; libpq 14 and newer reject lines over {MAX_LINE} "
-                "bytes and then fail the lookup of every service not finished before it"
-            )
-        elif len(raw) >= MAX_LINE_OLD + 2:
-            notes.append(
-                f"line {no} is {length} bytes long; libpq 13 and older reject lines over "
-                f"{MAX_LINE_OLD} bytes and then fail the lookup of every service not finished before it"
-            )
+        if no in longs:
+            notes.append(long_line_note(no, longs[no]))
         if b"\0" in raw:
             notes.append(f"line {no} contains a NUL byte; libpq ignores the rest of that line")
         s = raw.strip()
