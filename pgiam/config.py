@@ -168,15 +168,15 @@ def build_services(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Servi
             slot = raw.setdefault(name, {})
             for k, v in body.items():
                 slot[k] = (path, v)
+    # unknown keys in [defaults] are errors even when no service uses them (and are named as [defaults]'s)
+    for k, (path, _) in defaults.items():
+        if k not in SERVICE_KEYS:
+            raise ConfigError(f"{path}: [defaults]: unknown key {k!r} ({_known_keys()})")
     result: dict[str, Service] = {}
     for name, body in raw.items():
         merged = dict(defaults)
         merged.update(body)
         result[name] = make_service(name, merged)
-    # unknown keys in [defaults] are errors even when no service uses them
-    for k, (path, _) in defaults.items():
-        if k not in SERVICE_KEYS:
-            raise ConfigError(f"{path}: [defaults]: unknown key {k!r} ({_known_keys()})")
     return result
 
 

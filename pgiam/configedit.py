@@ -26,7 +26,8 @@ def toml_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        # TOML forbids a raw DEL (U+007F) in strings, which json.dumps leaves as it is
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
@@ -85,6 +86,9 @@ def _newline(text: str) -> str:
 
 def set_service(text: str, name: str, values: Mapping[str, Any], path: Path) -> str:
     """Create or replace [services.NAME] with exactly `values`."""
+    for key, value in values.items():
+        if _not_utf8(value):  # e.g. undecodable bytes in argv, carried as surrogates
+            raise ConfigError(f"{path}: service {name!r}: key {key!r} is not valid UTF-8 text")
     nl = _newline(text) if text else "\n"
     lines = text.splitlines(keepends=True)
     block = [f"[services.{_key(name)}]{nl}"] + [f"{_key(k)} = {toml_value(v)}{nl}" for k, v in values.items()]
@@ -100,6 +104,20 @@ def set_service(text: str, name: str, values: Mapping[str, Any], path: Path) -> 
     result = "".join(new)
     _verify(text, result, name, dict(values), path)
     return result
+
+
+def _not_utf8(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, Mapping):
+        return any(_not_utf8(k) or _not_utf8(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_not_utf8(v) for v in value)
+    return False
 
 
 def remove_service(text: str, name: str, path: Path) -> str:

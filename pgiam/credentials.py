@@ -32,6 +32,9 @@ def _session(profile: str | None) -> Any:
 
     import botocore.session
 
+    from pgiam import notices
+
+    notices.route_logging()
     # pgiam reports each failure once, in one line; botocore's own warnings would only repeat it
     logging.getLogger("botocore").setLevel(logging.ERROR)
 

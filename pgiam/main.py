@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from pgiam import __version__
+from pgiam import __version__, notices
 from pgiam.errors import PgiamError, UsageError
 
 EPILOG = "Exit status: 0 ok, 1 a service failed, 2 usage or configuration error. See pgiam(1)."
@@ -198,11 +197,10 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(format="pgiam: %(message)s", level=logging.WARNING, stream=sys.stderr)
+    notices.reset()
     try:
         args = build_parser().parse_args(argv)
-        if args.quiet:
-            logging.getLogger("pgiam").setLevel(logging.ERROR)
+        notices.reset(quiet=bool(args.quiet))
         if args.run_as:
             from pgiam.privileges import drop_to
 

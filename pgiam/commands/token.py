@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from pgiam import tokeninfo
+from pgiam import notices, tokeninfo
 from pgiam.config import KINDS, Service
 from pgiam.context import Context
 from pgiam.credentials import CredentialCache
@@ -99,7 +98,7 @@ def run(
         dbname=dbname,
         any_host=any_host,
     )
-    logging.getLogger("pgiam.stanza").disabled = True  # no stanza is written here
+    notices.silence("stanza")  # no stanza is written here
     cache = CredentialCache()
     if svc.region is None and not cache.region(profile):
         raise UsageError("cannot tell the AWS region: pass --region or set AWS_REGION")

@@ -4,11 +4,10 @@ other role DbConnect. Lifetime 900 s unless `token_lifetime` (at most one week).
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pgiam import sigv4
+from pgiam import notices, sigv4
 from pgiam.providers.base import Token
 from pgiam.providers.rds import resolve_region
 
@@ -21,8 +20,6 @@ DEFAULT_LIFETIME = 900
 MAX_LIFETIME = 604800  # one week
 ADMIN_ROLE = "admin"
 SYSTEM_ROOTCERT_SINCE = (16, 0)  # libpq learned sslrootcert=system in 16
-
-log = logging.getLogger("pgiam.stanza")  # notices about the stanza; `pgiam token` silences them
 
 
 def action_for(user: str) -> str:
@@ -85,10 +82,10 @@ class DsqlProvider:
         if c.expiry is not None and c.expiry < expires:
             expires = c.expiry
         if svc.sslrootcert is None and not _system_rootcert_ok(svc):
-            log.warning(
-                "%s: the local libpq is older than 16 or unknown (no sslrootcert=system), so the stanza uses "
-                "sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full",
-                svc.name,
+            notices.warn(  # a notice about the stanza: `pgiam token` silences this channel
+                f"{svc.name}: the local libpq is older than 16 or unknown (no sslrootcert=system), so the stanza "
+                "uses sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full",
+                channel="stanza",
             )
         return Token(value=value, user=svc.user, expires_at=expires, source=c.source)
 
