@@ -88,9 +88,20 @@ def state_path(p: Platform) -> Path:
     return _user_dir(p, "state") / "state.json"
 
 
+def _xdg_unix(p: Platform) -> bool:
+    """The real platform is one where platformdirs applies its Unix (XDG) rules, which are restated
+    below (tests/test_paths.py compares them): not Windows, macOS, iOS or (possibly) Android, and
+    HOME is an absolute path. Importing platformdirs costs ~3 ms on every run."""
+    if p.windows or p.system in ("darwin", "ios", "android") or hasattr(sys, "getandroidapilevel"):
+        return False
+    if p.env.get("ANDROID_DATA") == "/data" and p.env.get("ANDROID_ROOT") == "/system":
+        return False  # perhaps an Android app: platformdirs decides
+    return posixpath.isabs(p.env.get("HOME", ""))
+
+
 def _user_dir(p: Platform, kind: str) -> Path:
     """platformdirs' user config/state dir for pgiam (its rules restated for an injected platform)."""
-    if p.real:
+    if p.real and not _xdg_unix(p):
         import platformdirs
 
         if kind == "config":
@@ -104,7 +115,11 @@ def _user_dir(p: Platform, kind: str) -> Path:
     xdg = {"config": "XDG_CONFIG_HOME", "state": "XDG_STATE_HOME"}[kind]
     fallback = {"config": ".config", "state": ".local/state"}[kind]
     base = p.env.get(xdg, "")  # like platformdirs: used only when absolute (XDG spec), never stripped
-    return Path(base if posixpath.isabs(base) else p.home / fallback) / "pgiam"
+    if posixpath.isabs(base):
+        return Path(base) / "pgiam"
+    if p.real:  # $HOME as platformdirs expands it (absolute here: see _xdg_unix)
+        return Path(os.path.expanduser("~/" + fallback)) / "pgiam"
+    return p.home / fallback / "pgiam"
 
 
 # --- libpq's view: which file psql will actually read, per platform and libpq version -----------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import random
 import shutil
@@ -23,6 +22,7 @@ import pytest
 if os.name == "nt":  # pragma: no cover
     pytest.skip("POSIX-only: uses fork, SIGKILL, FIFOs and uids", allow_module_level=True)
 
+from pgiam import notices
 from pgiam.atomic import read_file, update_file
 from pgiam.errors import FileSafetyError, PgiamError
 from tests.helpers_fs import drop_privileges, is_root, other_user, run_in_child, temp_files
@@ -48,8 +48,9 @@ def mode_of(p: Path) -> int:
     return stat.S_IMODE(os.lstat(p).st_mode)
 
 
-def warnings_of(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "pgiam" and r.levelno == logging.WARNING]
+def warnings_of(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The `pgiam: ...` notice lines written to stderr since the last call."""
+    return [line for line in capsys.readouterr().err.splitlines() if line.startswith("pgiam: ")]
 
 
 def one_line_error(msg: str, path: Path) -> None:
@@ -159,31 +160,40 @@ def test_private_file_is_0600_under_umask_000(tmp_path: Path) -> None:
 
 
 def test_private_fixes_group_other_bits_with_one_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    notices.reset()
     target = tmp_path / ".pgpass"
     target.write_bytes(b"old\n")
     os.chmod(target, 0o644)
-    with caplog.at_level(logging.WARNING, logger="pgiam"):
-        update_file(target, const(b"new\n"), private=True)
-        assert mode_of(target) == 0o600
-        recs = warnings_of(caplog)
-        assert len(recs) == 1
-        assert str(target) in recs[0].getMessage() and "0644" in recs[0].getMessage()
-        # Already private: further writes and no-op calls are silent.
-        update_file(target, const(b"newer\n"), private=True)
-        update_file(target, const(b"newer\n"), private=True)
-        assert len(warnings_of(caplog)) == 1
+    update_file(target, const(b"new\n"), private=True)
+    assert mode_of(target) == 0o600
+    assert warnings_of(capsys) == [
+        f"pgiam: {target} had mode 0644; fixed to 0600 (libpq ignores a password file readable by group or "
+        "others)"
+    ]
+    # Already private: further writes and no-op calls are silent.
+    update_file(target, const(b"newer\n"), private=True)
+    update_file(target, const(b"newer\n"), private=True)
+    assert warnings_of(capsys) == []
+    # -q (quiet) silences the notice
+    os.chmod(target, 0o640)
+    notices.reset(quiet=True)
+    try:
+        update_file(target, const(b"newest\n"), private=True)
+    finally:
+        notices.reset()
+    assert mode_of(target) == 0o600 and warnings_of(capsys) == []
 
 
-def test_no_warning_for_new_or_private_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="pgiam"):
-        update_file(tmp_path / "p", const(b"a\n"), private=True)
-        svc = tmp_path / "svc"
-        svc.write_bytes(b"[a]\n")
-        os.chmod(svc, 0o644)
-        update_file(svc, const(b"[b]\n"), private=False)
-    assert warnings_of(caplog) == []
+def test_no_warning_for_new_or_private_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    notices.reset()
+    update_file(tmp_path / "p", const(b"a\n"), private=True)
+    svc = tmp_path / "svc"
+    svc.write_bytes(b"[a]\n")
+    os.chmod(svc, 0o644)
+    update_file(svc, const(b"[b]\n"), private=False)
+    assert warnings_of(capsys) == []
 
 
 def test_service_file_keeps_mode_and_group(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ instantiate on Linux), our restatement is compared with it so the two cannot dri
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import platformdirs.unix
 import platformdirs.windows
 import pytest
 
-from pgiam import atomic, paths
+from pgiam import atomic, notices, paths
 from pgiam.paths import Platform
 
 
@@ -194,20 +193,19 @@ def test_systemd_user_dir(tmp_path: Path) -> None:
 
 
 def test_no_mode_fix_claimed_without_mode_bits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    notices.reset()
     target = tmp_path / "pgpass.conf"
     target.write_bytes(b"a:1:b:c:d\n")
     target.chmod(0o644)  # what st_mode looks like on Windows (0666/0444): no meaning there
     monkeypatch.setattr(atomic, "_MODE_BITS", False)
-    with caplog.at_level(logging.WARNING, logger="pgiam"):
-        atomic.update_file(target, lambda d: (d or b"") + b"e:2:f:g:h\n", private=True)
-    assert "fixed to 0600" not in caplog.text
+    atomic.update_file(target, lambda d: (d or b"") + b"e:2:f:g:h\n", private=True)
+    assert "fixed to 0600" not in capsys.readouterr().err
     # with mode bits (POSIX) the same write does report the fix, so the check above can fail
     target.chmod(0o644)
     monkeypatch.setattr(atomic, "_MODE_BITS", True)
-    with caplog.at_level(logging.WARNING, logger="pgiam"):
-        atomic.update_file(target, lambda d: (d or b"") + b"i:3:j:k:l\n", private=True)
-    assert "fixed to 0600" in caplog.text
+    atomic.update_file(target, lambda d: (d or b"") + b"i:3:j:k:l\n", private=True)
+    assert "fixed to 0600" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- the doctor checks built on these

@@ -119,6 +119,23 @@ def test_old_libpq_gets_require_with_a_notice(cli: Cli, isolated_env: Path) -> N
     assert "sslmode=verify-full\nsslrootcert=/etc/ssl/ca.pem\n" in stanza
 
 
+def test_old_libpq_notice_format_quiet_and_token(cli: Cli, isolated_env: Path) -> None:
+    """The notice is one `pgiam: ` line; -q drops it; `pgiam token` (which writes no stanza) never says it."""
+    cli.static_keys()
+    cli.env["PGIAM_LIBPQ_VERSION"] = "15.4"
+    config(isolated_env, f'[services.dadmin]\nhost = "{HOST}"\nuser = "admin"\n')
+    r = cli("refresh", "--force")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == [
+        "pgiam: dadmin: the local libpq is older than 16 or unknown (no sslrootcert=system), so the stanza uses "
+        "sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full"
+    ]
+    r = cli("-q", "refresh", "--force")
+    assert (r.code, r.out, r.err) == (0, "", "")
+    r = cli("token", "--kind", "dsql", "--hostname", HOST, "--username", "admin")
+    assert r.code == 0 and r.out.startswith(HOST) and r.err == "", r.err
+
+
 def test_lifetime_over_a_week_is_refused(cli: Cli, isolated_env: Path) -> None:
     config(isolated_env, f'[services.d]\nhost = "{HOST}"\nuser = "admin"\ntoken_lifetime = 604801\n')
     r = cli("refresh")
