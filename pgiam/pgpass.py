@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pgiam.errors import PgiamError, UsageError
+from pgiam.lines import split_raw as _split_raw
 
 WILDCARD = "*"
 DEFAULT_HOST = "localhost"
@@ -85,14 +86,6 @@ class Line:
 
 
 # --------------------------------------------------------------------------- parse / dump
-
-
-def _split_raw(data: bytes) -> list[bytes]:
-    parts = data.split(b"\n")
-    out = [p + b"\n" for p in parts[:-1]]
-    if parts[-1]:
-        out.append(parts[-1])
-    return out
 
 
 def _content(raw: bytes) -> bytes:

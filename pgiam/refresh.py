@@ -51,10 +51,13 @@ def token_expiry(token: str, svc: Service, saved: state.ServiceState | None) -> 
         if info.user is not None and info.user != svc.user:
             return None, f"token is for user {info.user!r}, not {svc.user!r}"
         expires = info.expires_at
-    if saved and saved.token_sha256 == state.token_hash(token) and saved.expires_at:
+    if saved and saved.expires_at:
         recorded = tokeninfo.parse_iso(saved.expires_at)
-        if recorded is not None:
-            expires = recorded if expires is None else min(expires, recorded)
+        # the record can only lower the expiry: hash the token (which imports hashlib and OpenSSL on the
+        # no-op path) only when it would
+        if (recorded is not None and (expires is None or recorded < expires)
+                and saved.token_sha256 == state.token_hash(token)):
+            expires = recorded
     if expires is None:
         return None, "the stored password's expiry is unknown"
     return expires, ""

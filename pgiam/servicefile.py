@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pgiam.errors import UsageError
+from pgiam.lines import split_raw as _split_raw
 
 MARKER_PREFIX = b"# managed by pgiam"
 MARKER = MARKER_PREFIX + b": pgiam rewrites this stanza; change it with pgiam, not here"
@@ -65,14 +66,6 @@ class ServiceFile:
 
 
 # --------------------------------------------------------------------------- parse / dump
-
-
-def _split_raw(data: bytes) -> list[bytes]:
-    parts = data.split(b"\n")
-    out = [p + b"\n" for p in parts[:-1]]
-    if parts[-1]:
-        out.append(parts[-1])
-    return out
 
 
 def _is_blank(raw: bytes) -> bool:

@@ -3,7 +3,6 @@ that bounds the token's life. JSON, mode 0600, written through atomic.update_fil
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ class ServiceState:
 
 
 def token_hash(token: str) -> str:
+    import hashlib  # local: the no-op refresh rarely needs it (see refresh.token_expiry)
+
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
 
 

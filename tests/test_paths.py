@@ -7,8 +7,11 @@ instantiate on Linux), our restatement is compared with it so the two cannot dri
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import platformdirs
 import platformdirs.macos
 import platformdirs.unix
 import platformdirs.windows
@@ -181,6 +184,39 @@ def test_restatement_equals_platformdirs_on_this_machine(isolated_env: Path) -> 
     assert paths.config_path(restated) == paths.config_path(real)
     assert paths.state_path(restated) == paths.state_path(real)
     assert paths.pgpass_path(real) == isolated_env / ".pgpass"
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the XDG (Unix) rules of platformdirs")
+@pytest.mark.parametrize("env", [
+    {},
+    {"XDG_CONFIG_HOME": "{tmp}/cfg", "XDG_STATE_HOME": "{tmp}/st"},
+    {"XDG_CONFIG_HOME": "relative/cfg", "XDG_STATE_HOME": " "},
+    {"HOME": "{tmp}/h/"},
+    {"HOME": "/{tmp}/h2"},  # a leading "//" is kept by Path, dropped by expanduser
+    {"HOME": "relative-home"},  # not absolute: pgiam asks platformdirs itself
+])
+def test_real_unix_dirs_equal_platformdirs_own_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      env: dict[str, str]) -> None:
+    """On Linux/BSD pgiam applies the restatement to the real platform (without importing platformdirs):
+    it must be what platformdirs' own auto-detected class answers."""
+    _clear_xdg(monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v.replace("{tmp}", str(tmp_path)))
+    real = paths.current_platform()
+    theirs = platformdirs.PlatformDirs(appname="pgiam", appauthor=False)
+    assert paths.config_path(real) == Path(theirs.user_config_dir) / "config.toml"
+    assert paths.state_path(real) == Path(theirs.user_state_dir) / "state.json"
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="platformdirs is imported on macOS and Windows")
+def test_real_unix_dirs_do_not_import_platformdirs(isolated_env: Path) -> None:
+    probe = ("import sys\nfrom pgiam import paths\np = paths.current_platform()\n"
+             "print(paths.config_path(p), paths.state_path(p), 'platformdirs' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env=dict(os.environ)).stdout.split()
+    assert out == [str(isolated_env / ".config" / "pgiam" / "config.toml"),
+                   str(isolated_env / ".local" / "state" / "pgiam" / "state.json"), "False"]
 
 
 def test_systemd_user_dir(tmp_path: Path) -> None:
