@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pwd
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path

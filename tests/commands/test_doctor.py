@@ -35,7 +35,8 @@ def test_healthy_setup_after_ca_install(cli: Cli, isolated_env: Path) -> None:
     assert c[("prod", "sslrootcert")]["verdict"].endswith("2 PEM certificates")
     assert c[("prod", "credentials")]["verdict"] == "the default chain: env, no expiry"
     r = cli("doctor", env={"PGIAM_LIBPQ_VERSION": "15.4"})
-    assert r.code == 0 and r.out.startswith("ok    home directory: ") and "ok    pgpass file: " in r.out and "X-Amz" not in r.out
+    assert r.code == 0 and r.out.startswith("ok    home directory: ")
+    assert "ok    pgpass file: " in r.out and "X-Amz" not in r.out
 
 
 def test_problems_are_found_with_fixes(cli: Cli, isolated_env: Path) -> None:
