@@ -39,45 +39,53 @@ refresh of 1000.
   parsed without `strptime` (which imports `_strptime` and locale data); whether the pgpass path is
   libpq's default is resolved once, not once per service; `context.py` no longer imports logging.
 
+- **Start-up round 2** (no-op 116.7 -> 92.1 ms, 1-service `--force` 148 -> 113 ms, same loaded machine):
+  pgiam is now measured as users install it (a wheel in build/bench-venv, see the header; the
+  development venv's editable-install finder cost every process there 10-15 ms); `logging` is gone
+  (pgiam/notices.py prints the same `pgiam: ...` lines, -q and `pgiam token` silence them as before,
+  and botocore's records are routed as before once botocore is imported); atomic.py no longer imports
+  `secrets` (temp names use `os.urandom(8).hex()`, which is what `secrets.token_hex(8)` does) and takes
+  its lock with `fcntl.flock` itself -- the same flock on the same lock file that filelock's Unix lock
+  takes, so old and new pgiam exclude each other -- instead of importing filelock (still used on
+  Windows); on Linux/BSD the config and state directories come from pgiam's restatement of
+  platformdirs' XDG rules (tests/test_paths.py compares it with platformdirs' own answer; macOS,
+  Windows, Android and a relative HOME still ask platformdirs); the no-op path hashes a stored token
+  (hashlib loads OpenSSL) only when the state's recorded expiry is earlier than the token's own.
+
 ### Where the remaining time goes, and the floor
 
-- **The floor is the interpreter.** `python -c pass` in the venv (site, .pth files, the editable-install
-  finder) is already a large part of the no-op figure; `python -I -S -c pass` is the bare minimum any
-  Python CLI pays. An installed (non-editable) pgiam with precompiled bytecode saves the editable
-  finder's imports; the bench runs with bytecode writing enabled (PYTHONDONTWRITEBYTECODE dropped) so
-  that it measures what an installed pgiam does.
-- **Imports of the no-op path** (table above): argparse (plus gettext, and shutil via the help
-  formatter), dataclasses (which imports inspect, ast, dis), typing, logging (main.py's basicConfig and
-  atomic.py's module logger), tomllib, datetime, json, hashlib, platformdirs (for the config and state
-  directories: pgiam defers to it on the real platform rather than restating its rules, which differ
-  between versions). No botocore, no boto3 (tests/test_noop_imports.py asserts it for `refresh` and
-  `status`), no filelock (imported only when a file is written).
-- **Per-service work** in a forced refresh is pure Python: TOML parsing and validating each service,
-  building the token (query encoding, SHA-256, HMAC), formatting and validating its pgpass line,
-  checking its stanza, hashing it for the state file. That is a few hundred microseconds per service
-  on this machine, so 1000 services cost a few hundred milliseconds on top of start-up.
+- **The floor is the interpreter.** `python -c pass` in pgiam's install venv is ~11-12 ms here;
+  `import pgiam.main` (argparse, re, enum, gettext) adds ~15 ms.
+- **Imports of the no-op path** (table above), measured in-process: `dataclasses` costs ~7 ms to
+  import (it imports inspect, ast, dis, tokenize) and the 16 dataclasses on the path cost ~10 ms more
+  to create (each `@dataclass` compiles its generated methods with `exec` at import: ~0.5 ms per
+  class, 1.3 ms for `Service`). That ~17 ms is now the largest single item. Then tomllib/typing,
+  pathlib (which imports urllib.parse), datetime, json, and building the argparse parser for all
+  verbs (~6 ms on the first call, incl. shutil for the help width and gettext look-ups).
+  No botocore, boto3, logging, filelock or platformdirs (Linux) on this path.
+- **Per-service work** in a forced refresh is pure Python (cProfile of 1000 services, shares of the
+  whole run): TOML parsing and building the services ~20%; the stanza checks ~25% -- every stanza is
+  rendered and validated by `servicefile.upsert` twice, once on an empty file in the libpq check and
+  once on its current section to see whether it would change; the pgpass rewrite (formatting and
+  validating 1000 lines) ~9%; the state file ~8%; signing ~7%. Still one `pg_config --version`
+  subprocess (~10-15 ms incl. importing subprocess) per writing run.
 - **The aws CLI** spends most of its time importing botocore and awscli and loading their JSON service
-  models; its per-token cost is small by comparison. A botocore loop in one process pays that import
-  once and then several times pgiam's per-token cost.
+  models; its per-token cost is small by comparison.
 
 ### Targets that are missed, and why
 
 Every figure is from the run above, on a shared 2-CPU machine where other jobs were running, which
-inflates every absolute time (compare `python -c pass` with an idle machine's ~15-20 ms). Ratios
-measured side by side are the fair comparison.
+inflates every absolute time. Ratios measured side by side are the fair comparison.
 
-- **No-op refresh <= 0.12x of one aws CLI token**: the interpreter floor (`python -c pass`) alone is
-  about half of the budget and `import pgiam.main` most of the rest; what is left for the imports of
-  the refresh path (config, pgpass, service file, state) and the work itself does not fit. The next
-  steps that would close the gap are in modules shared with other work: make logging lazy in
-  main.py and atomic.py (~5 ms), replace the dataclasses on the no-op path with plain classes or
-  NamedTuples so that `dataclasses` → `inspect` is not imported (~7 ms), and avoid platformdirs on
-  Linux (~3 ms).
-- **1000-service forced refresh <= 0.3 s wall**: compare the 1-service row with the no-op refresh:
-  any run that writes pays a fixed cost on top of start-up before the first service, mostly importing
-  filelock (4.x imports inspect, threading machinery and more; ~20-40 ms here) and the libpq version
-  check that runs before writing stanzas. Then see "per-service work" above. Measured whole-process,
-  the refresh is already several times faster than one botocore process signing the same tokens in
-  a loop; getting under 0.3 s on this machine would need the per-service work (now dominated by TOML
-  parsing, service validation and pgpass-line validation) roughly halved.
+- **No-op refresh <= 0.12x of one aws CLI token** (0.186x): the budget is ~60 ms; the interpreter
+  (~12 ms) plus the imports above leave nothing for the work. Closing it needs the dataclasses on the
+  no-op path (config, endpoints, pgpass, servicefile, tokeninfo, paths, context, refresh, state,
+  providers.base) turned into plain classes (~17 ms), which touches modules other work owns, and
+  building only the argparse sub-parser that is used (main.py).
+- **1000-service forced refresh <= 0.3 s wall** (393 ms): the fixed costs dropped by ~35 ms (filelock,
+  secrets, logging, platformdirs); the rest is per-service work. The next step is to render each
+  stanza once per run (the libpq check's rendering is exactly what `unchanged_by_upsert` would compare
+  a `\\n`-terminated section against), ~20% of the run. Caching the libpq version was not done: Debian's
+  `pg_config` and `psql` are wrapper scripts that pick the newest installed PostgreSQL, so a cache keyed
+  on the binary's path, size and mtime would go stale when a new version is installed.
 """
