@@ -74,18 +74,22 @@ refresh of 1000.
 
 ### Targets that are missed, and why
 
-Every figure is from the run above, on a shared 2-CPU machine where other jobs were running, which
-inflates every absolute time. Ratios measured side by side are the fair comparison.
+The figures in the tables above vary by 10-20% between runs on this shared 2-CPU machine (other jobs
+run beside the bench); the ratios, measured side by side in the same run, are the fair comparison.
 
-- **No-op refresh <= 0.12x of one aws CLI token** (0.186x): the budget is ~60 ms; the interpreter
-  (~12 ms) plus the imports above leave nothing for the work. Closing it needs the dataclasses on the
-  no-op path (config, endpoints, pgpass, servicefile, tokeninfo, paths, context, refresh, state,
-  providers.base) turned into plain classes (~17 ms), which touches modules other work owns, and
-  building only the argparse sub-parser that is used (main.py).
-- **1000-service forced refresh <= 0.3 s wall** (393 ms): the fixed costs dropped by ~35 ms (filelock,
-  secrets, logging, platformdirs); the rest is per-service work. The next step is to render each
-  stanza once per run (the libpq check's rendering is exactly what `unchanged_by_upsert` would compare
-  a `\\n`-terminated section against), ~20% of the run. Caching the libpq version was not done: Debian's
-  `pg_config` and `psql` are wrapper scripts that pick the newest installed PostgreSQL, so a cache keyed
-  on the binary's path, size and mtime would go stale when a new version is installed.
-"""
+- **No-op refresh <= 0.12x of one aws CLI token**: missed by roughly half again (see the table:
+  ~0.15-0.19x across runs; the budget is ~60 ms against a ~500 ms aws CLI token). The interpreter alone
+  is ~12 ms and `import pgiam.main` ~20 ms. What is left on the path: the 16 dataclasses (~17 ms:
+  `dataclasses` imports inspect/ast/dis, and each `@dataclass` compiles its methods with `exec` at
+  import), tomllib, pathlib, datetime and json. Only the sub-parser of the verb being run is built now
+  (the whole parser is built for help and errors), and no provider or signing code is imported when
+  every token is fresh. Closing the rest means replacing the dataclasses on the path with plain
+  classes -- possible, but a wide change for ~17 ms that we have not made.
+- **1000-service forced refresh <= 0.3 s wall**: missed by ~10-30% (see the table). After the fixed
+  costs (start-up, one `pg_config --version` subprocess, the lock, fsync and rename) the run is per-service
+  pure Python: TOML parsing and building the services ~20%; the stanza checks ~25% (every stanza is
+  rendered and validated twice: once on an empty file in the libpq check, once against its current
+  section); formatting and validating 1000 pgpass lines ~9%; the state file ~8%; signing ~7%. The next
+  step is to render each stanza once per run. The libpq version is not cached across runs on purpose:
+  Debian's `pg_config` and `psql` are wrapper scripts that pick the newest installed PostgreSQL, so a
+  cache keyed on the binary would go stale when a new version is installed.

@@ -417,8 +417,10 @@ def bench_rewrite(rep: Report, root: Path, n: int, sizes: Sequence[int]) -> None
             "once (libpq's matching is emulated for each), so the cost must grow linearly with the file. "
             "The whole-process column adds start-up, locking, the temp file, fsync and rename.", "",
             *rows, "")
-    rep.target(f"rewrite linear in size ({small}..{big} lines)", "per-line cost flat (<= 1.5x)",
-               f"per-line cost x{growth:.2f} from {small} to {big} lines", growth <= 1.5)
+    # linear = the per-line cost stays flat while the file grows 100x (a quadratic rewrite would
+    # show ~100x); up to 2x is allowed for cache effects on a 100k-line (~10 MB) file
+    rep.target(f"rewrite linear in size ({small}..{big} lines)", "per-line cost flat (<= 2x over 100x size)",
+               f"per-line cost x{growth:.2f} from {small} to {big} lines", growth <= 2.0)
 
 
 def import_profile(root: Path) -> list[str]:

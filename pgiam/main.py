@@ -38,7 +38,35 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Skipped:
+    """Stands in for the sub-parser of a verb that is not being run (see build_parser's `only`)."""
+
+    def add_argument(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+# global options that take a value, for finding the verb without building the whole parser
+_VALUED = frozenset({"--config", "--pgpass", "--service-file", "--user"})
+
+
+def verb_of(argv: Sequence[str]) -> str | None:
+    """The verb on this command line, or None when it cannot be told before parsing (help, typos)."""
+    expect_value = False
+    for arg in argv:
+        if expect_value:
+            expect_value = False
+        elif arg in ("-h", "--help", "--version", "--"):
+            return None
+        elif arg in _VALUED:
+            expect_value = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, the sub-parser of that verb alone (start-up cost matters:
+    the scheduled refresh runs every few minutes). Help and errors use the whole parser."""
     parser = _Parser(prog="pgiam", description="Fresh AWS IAM database tokens in ~/.pgpass and "
                      "~/.pg_service.conf, so `psql service=NAME` just connects.", epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"pgiam {__version__}")
@@ -47,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     def verb(name: str, help: str) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return _Skipped()  # type: ignore[return-value]
         p = sub.add_parser(name, help=help, description=help, epilog=EPILOG)
         _global_options(p, suppress=True, unix_user=name != "add")
         return p
@@ -131,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbs(parser: argparse.ArgumentParser) -> list[str]:
+    return [name for a in parser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices]
+
+
 def dispatch(args: argparse.Namespace) -> int:
     from pgiam.context import Context
 
@@ -199,7 +233,12 @@ def dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     notices.reset()
     try:
-        args = build_parser().parse_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        only = verb_of(words)
+        parser = build_parser(only)
+        if only is not None and only not in _verbs(parser):
+            parser = build_parser()  # an unknown verb: the whole parser says what the choices are
+        args = parser.parse_args(words)
         notices.reset(quiet=bool(args.quiet))
         if args.run_as:
             from pgiam.privileges import drop_to

@@ -104,12 +104,9 @@ def passfile_for(ctx: Context) -> str | None:
 
 
 def desired_stanza(svc: Service, ctx: Context) -> list[tuple[str, str]]:
-    from pgiam.providers import get_provider
+    from pgiam.providers import stanza_overrides
 
-    provider = get_provider(svc.kind)
-    overrides = getattr(provider, "stanza_overrides", None)
-    extra = overrides(svc) if overrides else {}
-    return stanza_params(svc, db_user(svc), passfile=passfile_for(ctx), **extra)
+    return stanza_params(svc, db_user(svc), passfile=passfile_for(ctx), **stanza_overrides(svc))
 
 
 def make_plan(

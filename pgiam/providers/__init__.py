@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pgiam.providers.base import Provider
+
+if TYPE_CHECKING:
+    from pgiam.config import Service
+
+# kinds whose provider adjusts the stanza (sslmode/sslrootcert); others are not imported for it,
+# which keeps signing code off the no-op refresh path
+_ADJUSTS_STANZA = frozenset({"dsql"})
+
+
+def stanza_overrides(svc: Service) -> dict[str, str]:
+    """What the service's provider changes in its stanza (e.g. DSQL's sslrootcert=system)."""
+    if svc.kind not in _ADJUSTS_STANZA:
+        return {}
+    overrides = getattr(get_provider(svc.kind), "stanza_overrides", None)
+    return dict(overrides(svc)) if overrides else {}
 
 
 def get_provider(kind: str) -> Provider:
