@@ -39,7 +39,7 @@ refresh of 1000.
   parsed without `strptime` (which imports `_strptime` and locale data); whether the pgpass path is
   libpq's default is resolved once, not once per service; `context.py` no longer imports logging.
 
-- **Start-up round 2** (no-op 116.7 -> 92.1 ms, 1-service `--force` 148 -> 113 ms, same loaded machine):
+- **Start-up round 2** (no-op about 117 -> 92 ms, 1-service `--force` 148 -> 113 ms on a loaded machine):
   pgiam is now measured as users install it (a wheel in build/bench-venv, see the header; the
   development venv's editable-install finder cost every process there 10-15 ms); `logging` is gone
   (pgiam/notices.py prints the same `pgiam: ...` lines, -q and `pgiam token` silence them as before,
@@ -93,3 +93,4 @@ run beside the bench); the ratios, measured side by side in the same run, are th
   step is to render each stanza once per run. The libpq version is not cached across runs on purpose:
   Debian's `pg_config` and `psql` are wrapper scripts that pick the newest installed PostgreSQL, so a
   cache keyed on the binary would go stale when a new version is installed.
+"""
