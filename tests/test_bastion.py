@@ -12,7 +12,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import sysconfig
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from pgiam import tokeninfo
-from tests.conftest import REPO
 from tests.pg.rig import Rig
 
 pytestmark = [
@@ -70,6 +68,9 @@ def users() -> Iterator[list[pwd.struct_passwd]]:
         for u in made:
             subprocess.run([USERDEL, "-r", u.pw_name], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+        for path in _readable:
+            shutil.rmtree(path, ignore_errors=True)
+        _readable.clear()
 
 
 def write_as(user: pwd.struct_passwd, path: Path, text: str, mode: int = 0o600) -> None:
@@ -82,11 +83,49 @@ def write_as(user: pwd.struct_passwd, path: Path, text: str, mode: int = 0o600) 
     os.chown(path, user.pw_uid, user.pw_gid)
 
 
+# what a dropped-privilege pgiam imports: pgiam and its runtime dependencies
+_RUNTIME = ("pgiam", "botocore", "jmespath", "dateutil", "urllib3", "six", "certifi", "filelock",
+            "platformdirs", "tomli")
+_readable: list[str] = []
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def readable_path() -> str:
+    """A PYTHONPATH every user can read: the checkout or its venv may sit in a 0700 directory (a
+    mktemp clone, /root), so pgiam and its dependencies are hard-linked (or copied) into one that is not."""
+    if _readable:
+        return _readable[0]
+    import importlib.util
+
+    base = tempfile.mkdtemp(prefix="pgiam-pkgs-")
+    os.chmod(base, 0o755)
+    for name in _RUNTIME:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue  # optional (tomli on 3.11+, six with newer botocore)
+        if spec.submodule_search_locations:
+            src = os.path.dirname(spec.origin)
+            shutil.copytree(src, os.path.join(base, name), copy_function=_link_or_copy,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            _link_or_copy(spec.origin, os.path.join(base, os.path.basename(spec.origin)))
+    for root, dirs, _files in os.walk(base):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+    _readable.append(base)
+    return base
+
+
 def run_pgiam(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    site = sysconfig.get_paths()["purelib"]
     child = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PG", "XDG_"))}
     child.update(env)
-    child["PYTHONPATH"] = f"{REPO}:{site}"
+    child["PYTHONPATH"] = readable_path()
     return subprocess.run([*interpreter(), "-m", "pgiam", *args], capture_output=True, text=True,
                           env=child, timeout=120, check=False, cwd="/")
 
@@ -166,11 +205,10 @@ def test_root_without_user_refuses_another_users_home(users: list[pwd.struct_pas
 
 def test_only_root_may_act_as_another_user(users: list[pwd.struct_passwd]) -> None:
     alice, bob = users
-    site = sysconfig.get_paths()["purelib"]
     r = subprocess.run(
         [RUNUSER, "-u", alice.pw_name, "--", *interpreter(), "-m", "pgiam", "--user", bob.pw_name, "status"],
         capture_output=True, text=True, timeout=60, check=False, cwd="/",
-        env={"HOME": alice.pw_dir, "PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{site}"},
+        env={"HOME": alice.pw_dir, "PATH": "/usr/bin:/bin", "PYTHONPATH": readable_path()},
     )
     assert r.returncode == 2
     assert "only root" in r.stderr
