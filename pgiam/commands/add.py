@@ -7,7 +7,7 @@ from typing import Any
 from pgiam import atomic, configedit, pgpass, refresh, servicefile
 from pgiam.ca import default_bundle
 from pgiam.commands.refresh import report
-from pgiam.config import NAME_RE, build_services
+from pgiam.config import NAME_RE, build_services, parse_toml
 from pgiam.context import Context
 from pgiam.errors import ConfigError, UsageError
 from pgiam.stanza import pgpass_key
@@ -39,16 +39,15 @@ def run(ctx: Context, name: str, values: dict[str, Any], sets: list[str], force:
         return configedit.set_service(text, name, values, ctx.config_path).encode()
 
     # validate the new service as the full config will see it before touching any file
-    from pgiam.config import parse_toml
-
     current = atomic.read_file(ctx.config_path) or b""
     try:
         new_text = edit(current)
     except UnicodeDecodeError:
         raise ConfigError(f"{ctx.config_path}: not UTF-8 text; fix it by hand") from None
     layers = [(ctx.config_path, parse_toml(new_text, ctx.config_path))]
-    if ctx.site_config_path is not None and ctx.site_config_path.exists():
-        layers.insert(0, (ctx.site_config_path, parse_toml(ctx.site_config_path.read_bytes(), ctx.site_config_path)))
+    site = ctx.site_config_path
+    if site is not None and site.exists() and site.resolve() != ctx.config_path.resolve():
+        layers.insert(0, (site, parse_toml(site.read_bytes(), site)))
     svc = build_services(layers)[name]
     bundle = default_bundle(ctx.platform)
     if svc.sslrootcert is None and svc.kind == "rds" and svc.sslmode != "require" and bundle.is_file():
