@@ -25,7 +25,7 @@ if os.name == "nt":  # pragma: no cover
 from pgiam import notices
 from pgiam.atomic import read_file, update_file
 from pgiam.errors import FileSafetyError, PgiamError
-from tests.helpers_fs import drop_privileges, is_root, other_user, run_in_child, temp_files
+from tests.helpers_fs import drop_privileges, is_root, other_user, run_in_child, temp_files, umask
 
 REPO = Path(__file__).resolve().parents[1]
 DELAY_ENV = "PGIAM_TEST_WRITE_DELAY"
@@ -33,15 +33,6 @@ DELAY_ENV = "PGIAM_TEST_WRITE_DELAY"
 
 def const(data: bytes | None) -> Callable[[bytes | None], bytes | None]:
     return lambda _cur: data
-
-
-@contextlib.contextmanager
-def umask(value: int) -> Iterator[None]:
-    old = os.umask(value)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def mode_of(p: Path) -> int:

@@ -13,13 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Cli
-from tests.helpers_fs import is_root, other_user, temp_files
+from tests.helpers_fs import is_root, other_user, temp_files, umask
 
 if os.name == "nt":  # pragma: no cover
     pytest.skip("POSIX-only", allow_module_level=True)
@@ -29,15 +28,6 @@ HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"
 
 def mode(p: Path) -> int:
     return stat.S_IMODE(os.lstat(p).st_mode)
-
-
-@contextlib.contextmanager
-def umask(value: int) -> Iterator[None]:
-    old = os.umask(value)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def add(cli: Cli, name: str = "perm", env: dict[str, str] | None = None) -> tuple[int, str, str]:
