@@ -190,7 +190,6 @@ def test_restatement_equals_platformdirs_on_this_machine(isolated_env: Path) -> 
 @pytest.mark.parametrize("env", [
     {},
     {"XDG_CONFIG_HOME": "{tmp}/cfg", "XDG_STATE_HOME": "{tmp}/st"},
-    {"XDG_CONFIG_HOME": "relative/cfg", "XDG_STATE_HOME": " "},
     {"HOME": "{tmp}/h/"},
     {"HOME": "/{tmp}/h2"},  # a leading "//" is kept by Path, dropped by expanduser
     {"HOME": "relative-home"},  # not absolute: pgiam asks platformdirs itself
@@ -207,6 +206,19 @@ def test_real_unix_dirs_equal_platformdirs_own_choice(tmp_path: Path, monkeypatc
     theirs = platformdirs.PlatformDirs(appname="pgiam", appauthor=False)
     assert paths.config_path(real) == Path(theirs.user_config_dir) / "config.toml"
     assert paths.state_path(real) == Path(theirs.user_state_dir) / "state.json"
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the XDG (Unix) rules")
+def test_relative_xdg_dirs_are_ignored_as_the_spec_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """XDG base directories must be absolute; others are ignored. (platformdirs < 4 used them as they
+    were, newer releases follow the spec; pgiam follows the spec whichever is installed.)"""
+    _clear_xdg(monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/cfg")
+    monkeypatch.setenv("XDG_STATE_HOME", " ")
+    real = paths.current_platform()
+    assert paths.config_path(real) == tmp_path / "home" / ".config" / "pgiam" / "config.toml"
+    assert paths.state_path(real) == tmp_path / "home" / ".local" / "state" / "pgiam" / "state.json"
 
 
 @pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="platformdirs is imported on macOS and Windows")
