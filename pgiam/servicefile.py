@@ -181,6 +181,20 @@ def _validate_name(name: str) -> bytes:
     return name.encode("ascii")
 
 
+_RENDER_CACHE: dict[tuple[str, tuple[tuple[str, str], ...], bytes], tuple[list[bytes], list[str]]] = {}
+
+
+def _rendered(name: str, params: Sequence[tuple[str, str]], nl: bytes) -> tuple[list[bytes], list[str]]:
+    """_stanza, remembered: a refresh validates, compares and writes the same stanza (pure function)."""
+    key = (name, tuple(params), nl)
+    hit = _RENDER_CACHE.get(key)
+    if hit is None:
+        if len(_RENDER_CACHE) > 8192:
+            _RENDER_CACHE.clear()
+        hit = _RENDER_CACHE[key] = _stanza(name, params, nl)
+    return list(hit[0]), list(hit[1])
+
+
 def _stanza(name: str, params: Sequence[tuple[str, str]], nl: bytes) -> tuple[list[bytes], list[str]]:
     """The lines pgiam writes (terminated with ``nl``) and warnings; raises UsageError on bad input."""
     name_b = _validate_name(name)
@@ -260,7 +274,7 @@ def upsert(
     """
     lines = _split_raw(data)
     nl = _newline(lines)
-    stanza, warnings = _stanza(name, params, nl)
+    stanza, warnings = _rendered(name, params, nl)
     name_b = name.encode("ascii")
     found = _find(lines, name_b)
     if found is None:
