@@ -87,7 +87,7 @@ run beside the bench); the ratios, measured side by side in the same run, are th
   classes -- possible, but a wide change for ~17 ms that we have not made.
 - **1000-service forced refresh <= 0.3 s wall**: at the edge. Since each stanza is rendered once per
   run (it used to be rendered and validated twice: in the libpq check and again to see whether the
-  section would change), runs here measure about 280-340 ms depending on what else the machine is
+  section would change), runs here measure about 280-360 ms depending on what else the machine is
   doing; the table shows this run's figure. The rest is per-service pure Python: TOML parsing and
   building the services ~25% (each `Service` is built and then completed with `dataclasses.replace`),
   formatting and validating 1000 pgpass lines ~10%, the state file ~8%, signing ~7%, plus one
