@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from pgiam.errors import PgiamError
 
 TEST_USER = "pgiam-test-u1"
@@ -26,6 +28,23 @@ def umask(value: int) -> Iterator[None]:
         yield
     finally:
         os.umask(old)
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(mnt: Path, covered_by: str) -> Iterator[Path]:
+    """A 64 KiB tmpfs mounted at mnt (root only; otherwise the test is skipped, naming the test that
+    covers write failures without a mount)."""
+    if not is_root():
+        pytest.skip(f"mounting a 64 KiB tmpfs needs root; {covered_by} covers write failures")
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs here ({res.stderr.strip()}); {covered_by} covers write failures")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def is_root() -> bool:

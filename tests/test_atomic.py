@@ -25,6 +25,7 @@ if os.name == "nt":  # pragma: no cover
 from pgiam import notices
 from pgiam.atomic import read_file, update_file
 from pgiam.errors import FileSafetyError, PgiamError
+from tests import helpers_fs
 from tests.helpers_fs import drop_privileges, is_root, other_user, run_in_child, temp_files, umask
 
 REPO = Path(__file__).resolve().parents[1]
@@ -492,19 +493,8 @@ def test_write_failure_efbig(tmp_path: Path) -> None:
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if not is_root():
-        pytest.skip("mounting a 64 KiB tmpfs needs root; test_write_failure_efbig covers write failures")
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)], capture_output=True
-    )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here ({res.stderr.decode().strip()}); EFBIG test covers failures")
-    try:
+    with helpers_fs.tiny_tmpfs(tmp_path / "mnt", "test_write_failure_efbig") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_write_failure_enospc(tiny_tmpfs: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import helpers_fs
 from tests.conftest import Cli
 from tests.helpers_fs import is_root, temp_files
 
@@ -68,18 +69,8 @@ def test_io_error_efbig(cli: Cli, isolated_env: Path) -> None:
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    if not is_root():
-        pytest.skip("mounting a tmpfs needs root; test_io_error_efbig covers write(2) failures")
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mnt)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount tmpfs here ({res.stderr.strip()}); test_io_error_efbig covers failures")
-    try:
+    with helpers_fs.tiny_tmpfs(tmp_path / "mnt", "test_io_error_efbig") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_enospc(cli: Cli, isolated_env: Path, tiny_tmpfs: Path) -> None:
