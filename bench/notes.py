@@ -55,7 +55,7 @@ refresh of 1000.
 ### Where the remaining time goes, and the floor
 
 - **The floor is the interpreter.** `python -c pass` in pgiam's install venv is ~11-12 ms here;
-  `import pgiam.main` (argparse, re, enum, gettext) adds ~15 ms.
+  `import pgiam.cli.main` (argparse, re, enum, gettext) adds ~15 ms.
 - **Imports of the no-op path** (table above), measured in-process: `dataclasses` costs ~7 ms to
   import (it imports inspect, ast, dis, tokenize) and the 16 dataclasses on the path cost ~10 ms more
   to create (each `@dataclass` compiles its generated methods with `exec` at import: ~0.5 ms per
@@ -79,7 +79,7 @@ run beside the bench); the ratios, measured side by side in the same run, are th
 
 - **No-op refresh <= 0.12x of one aws CLI token**: missed by roughly half again (see the table:
   ~0.15-0.19x across runs; the budget is ~60 ms against a ~500 ms aws CLI token). The interpreter alone
-  is ~12 ms and `import pgiam.main` ~20 ms. What is left on the path: the 16 dataclasses (~17 ms:
+  is ~12 ms and `import pgiam.cli.main` ~20 ms. What is left on the path: the 16 dataclasses (~17 ms:
   `dataclasses` imports inspect/ast/dis, and each `@dataclass` compiles its methods with `exec` at
   import), tomllib, pathlib, datetime and json. Only the sub-parser of the verb being run is built now
   (the whole parser is built for help and errors), and no provider or signing code is imported when

@@ -28,9 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from pgiam import bulk, pgpass  # noqa: E402
-from pgiam.pgpass import Key  # noqa: E402
-from pgiam.providers import rds  # noqa: E402
+from pgiam.aws import rds  # noqa: E402
+from pgiam.libpq import bulk, pgpass  # noqa: E402
+from pgiam.libpq.pgpass import Key  # noqa: E402
 
 KEY_ID = "AKIDPGIAMBENCH000001"
 SECRET = "pgiam-bench-secret/never+real"
@@ -304,7 +304,7 @@ def bench_floor(rep: Report, root: Path, n: int) -> dict[str, Series]:
     cmds = {
         "python -I -S -c pass": [py, "-I", "-S", "-c", "pass"],
         "python -c pass": [py, "-c", "pass"],
-        "python -c 'import pgiam.main'": [py, "-c", "import pgiam.main"],
+        "python -c 'import pgiam.cli.main'": [py, "-c", "import pgiam.cli.main"],
     }
     print("interpreter floor", flush=True)
     return alternate(cmds, env, home, n)
@@ -431,7 +431,7 @@ def import_profile(root: Path) -> list[str]:
     order: list[str] = []
     for _ in range(5):
         proc = subprocess.run([PY, "-X", "importtime", "-c",
-                               "import sys, pgiam.main; sys.exit(pgiam.main.main(['refresh']))"],
+                               "import sys, pgiam.cli.main; sys.exit(pgiam.cli.main.main(['refresh']))"],
                               env=env, cwd=str(home), capture_output=True, text=True, check=True)
         for line in proc.stderr.splitlines():
             m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\S.*)$", line)
@@ -506,7 +506,7 @@ def render(rep: Report, floor: dict[str, Series], imports: list[str], elapsed: f
 
     f_pass = floor["python -c pass"].wall
     f_bare = floor["python -I -S -c pass"].wall
-    f_main = floor["python -c 'import pgiam.main'"].wall
+    f_main = floor["python -c 'import pgiam.cli.main'"].wall
     verdicts = ["| target | goal | measured | |", "|---|---|---|---|"]
     verdicts += [f"| {w} | {g} | {m} | {'met' if ok else '**missed**'} |" for w, g, m, ok in rep.verdicts]
     return "\n".join([
@@ -528,7 +528,7 @@ def render(rep: Report, floor: dict[str, Series], imports: list[str], elapsed: f
         "",
         f"Interpreter floor on this machine: `python -I -S -c pass` {ms(f_bare)}, `python -c pass` (pgiam's "
         f"install venv, its site and .pth files) {ms(f_pass)}; importing pgiam's command line "
-        f"(`import pgiam.main`) {ms(f_main)}.",
+        f"(`import pgiam.cli.main`) {ms(f_main)}.",
         "",
         "Imports of a no-op `pgiam refresh` (`python -X importtime`, best of 5; importtime itself inflates "
         "these figures, compare them with each other):",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pgiam.providers import rds
+from pgiam.aws import rds
 from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
 from tests.e2e_helpers import add_args, prepare, psql_service
 from tests.pg.rig import Rig

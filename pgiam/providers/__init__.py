@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pgiam.providers.base import Provider
 
 if TYPE_CHECKING:
-    from pgiam.config import Service
+    from pgiam.config.model import Service
 
 # kinds whose provider adjusts the stanza (sslmode/sslrootcert); others are not imported for it,
 # which keeps signing code off the no-op refresh path
@@ -25,15 +25,15 @@ def stanza_overrides(svc: Service) -> dict[str, str]:
 def get_provider(kind: str) -> Provider:
     """The provider for a service kind (imported lazily: only what is used is loaded)."""
     if kind == "rds":
-        from pgiam.providers import rds
+        from pgiam.aws import rds
 
         return rds.PROVIDER
     if kind == "dsql":
-        from pgiam.providers import dsql  # type: ignore[attr-defined,unused-ignore]
+        from pgiam.aws import dsql  # type: ignore[attr-defined,unused-ignore]
 
         return dsql.PROVIDER  # type: ignore[no-any-return,unused-ignore]
     if kind in ("redshift", "redshift-serverless"):
-        from pgiam.providers import redshift  # type: ignore[attr-defined,unused-ignore]
+        from pgiam.aws import redshift  # type: ignore[attr-defined,unused-ignore]
 
         return redshift.PROVIDER if kind == "redshift" else redshift.SERVERLESS  # type: ignore[no-any-return,unused-ignore]
     raise ValueError(f"unknown kind {kind!r}")

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from pgiam.config import Service
-    from pgiam.credentials import CredentialCache
+    from pgiam.aws.credentials import CredentialCache
+    from pgiam.config.model import Service
 
 
 @dataclass(frozen=True)

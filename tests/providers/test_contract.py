@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pgiam import refresh
-from pgiam.config import Service
-from pgiam.credentials import CredentialCache
+from pgiam.aws.credentials import CredentialCache
+from pgiam.config.model import Service
 from pgiam.errors import CredentialsError, PgiamError
+from pgiam.flow import refresh
 from pgiam.providers import get_provider
 from pgiam.providers.base import Provider, Token
 from tests.conftest import TEST_KEY_ID, TEST_SECRET

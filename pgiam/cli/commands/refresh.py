@@ -1,0 +1,30 @@
+"""`pgiam refresh [NAME ...] [--force]`."""
+
+from __future__ import annotations
+
+from pgiam.aws import tokeninfo
+from pgiam.flow import refresh
+from pgiam.flow.context import Context
+
+
+def run(ctx: Context, names: list[str], force: bool) -> int:
+    services = ctx.load_config().select(names)
+    if not services:
+        ctx.out.warn(f"no services in {ctx.config_path}; add one with `pgiam add NAME --host H --user U`")
+        return 0
+    outcomes = refresh.execute(ctx, services, renew=force, takeover=force)
+    report(ctx, outcomes)
+    return refresh.exit_code(outcomes)
+
+
+def report(ctx: Context, outcomes: list[refresh.Outcome]) -> None:
+    for o in outcomes:
+        until = f" (valid until {tokeninfo.iso(o.expires_at)})" if o.expires_at else ""
+        if o.action == "refreshed":
+            ctx.out.info(f"{o.svc.name}: refreshed{until}")
+        elif o.action == "stanza":
+            ctx.out.info(f"{o.svc.name}: stanza updated, token still fresh{until}")
+        elif o.action == "fresh":
+            ctx.out.detail(f"{o.svc.name}: fresh{until}, nothing to do")
+        elif o.error is not None:
+            ctx.out.error(f"{o.svc.name}: {o.error}")

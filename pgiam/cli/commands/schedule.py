@@ -1,0 +1,407 @@
+"""`pgiam schedule install|remove|show`: run `pgiam refresh --quiet` every few minutes.
+
+Backends: a systemd user timer, a launchd LaunchAgent, or a crontab line. The default is launchd on
+macOS, systemd where `systemctl --user` answers, else cron. All programs (crontab, systemctl,
+launchctl) are run by name from PATH with argument lists, never through a shell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pgiam import atomic
+from pgiam.config.paths import default_service_file
+from pgiam.errors import PgiamError, UsageError
+from pgiam.flow.context import Context
+from pgiam.host import schedule
+
+TIMEOUT = 30.0
+
+
+class ToolError(PgiamError):
+    """A scheduler tool is missing or failed (exit 1)."""
+
+
+def _run(
+    argv: Sequence[str], *, input: str | None = None, timeout: float = TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool by name from PATH; ToolError when it is missing or hangs."""
+    try:
+        return subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout,
+                              stdin=None if input is not None else subprocess.DEVNULL, check=False)
+    except FileNotFoundError:
+        raise ToolError(f"{argv[0]} not found on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"`{' '.join(argv[:3])}` did not finish within {timeout:g}s") from None
+    except OSError as e:
+        raise ToolError(f"cannot run {argv[0]}: {e.strerror}") from None
+
+
+def _first_line(p: subprocess.CompletedProcess[str]) -> str:
+    text = (p.stderr or p.stdout or "").strip()
+    return text.splitlines()[0] if text else f"exit status {p.returncode}"
+
+
+# --------------------------------------------------------------------------- what to run
+
+
+def program() -> list[str]:
+    """The absolute command that starts this pgiam: the console script when we can find it."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) in ("pgiam", "pgiam.exe") and os.path.isfile(argv0):
+        return [os.path.abspath(argv0)]
+    beside = Path(sys.executable).parent / ("pgiam.exe" if os.name == "nt" else "pgiam")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside.absolute())]
+    return [os.path.abspath(sys.executable), "-m", "pgiam"]
+
+
+def make_job(ctx: Context, every: int) -> schedule.Job:
+    p = ctx.platform
+    pgpass = None if ctx.pgpass_is_default else str(ctx.pgpass.absolute())
+    sf = ctx.service_file
+    service_file = None if sf.absolute() == default_service_file(p).absolute() else str(sf.absolute())
+    argv = schedule.job_argv(program(), config=str(ctx.config_path.absolute()), pgpass=pgpass,
+                             service_file=service_file)
+    return schedule.Job(argv=argv, every=every)
+
+
+# --------------------------------------------------------------------------- where things go
+
+
+def systemd_dir(ctx: Context) -> Path:
+    """systemd's per-user unit directory ($XDG_CONFIG_HOME/systemd/user)."""
+    base = ctx.platform.env.get("XDG_CONFIG_HOME", "").strip()
+    root = Path(base) if base and os.path.isabs(base) else ctx.platform.home / ".config"
+    return root / "systemd" / "user"
+
+
+def launchd_plist_path(ctx: Context) -> Path:
+    return ctx.platform.home / "Library" / "LaunchAgents" / f"{schedule.LABEL}.plist"
+
+
+def launchd_log_path(ctx: Context) -> Path:
+    return ctx.platform.home / "Library" / "Logs" / "pgiam-refresh.log"
+
+
+def _uid() -> int:
+    return os.getuid() if hasattr(os, "getuid") else 0
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(_uid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USER", "$USER")
+
+
+def systemd_usable() -> bool:
+    """Whether a systemd user manager answers (`systemctl --user show-environment`)."""
+    try:
+        return _run(["systemctl", "--user", "show-environment"], timeout=10).returncode == 0
+    except ToolError:
+        return False
+
+
+def default_backend(ctx: Context) -> str:
+    system = ctx.platform.system
+    if system == "windows":
+        raise UsageError(
+            "pgiam schedule knows cron, systemd and launchd; on Windows create a Task Scheduler task "
+            "that runs `pgiam refresh --quiet` every 5 minutes"
+        )
+    if system == "darwin":
+        return "launchd"
+    return "systemd" if systemd_usable() else "cron"
+
+
+# --------------------------------------------------------------------------- cron
+
+
+def crontab_read() -> str:
+    p = _run(["crontab", "-l"])
+    if p.returncode == 0:
+        return p.stdout
+    if "no crontab" in (p.stderr or "").lower():
+        return ""
+    raise ToolError(f"`crontab -l` failed: {_first_line(p)}")
+
+
+def crontab_write(text: str) -> None:
+    p = _run(["crontab", "-"], input=text)
+    if p.returncode != 0:
+        raise ToolError(f"`crontab -` refused the new crontab: {_first_line(p)}; your crontab is unchanged")
+
+
+def _cron_install(ctx: Context, job: schedule.Job) -> int:
+    try:
+        current = crontab_read()
+    except ToolError as e:
+        raise ToolError(f"{e}; install cron or pick another --backend") from None
+    line = schedule.cron_line(job)
+    new = schedule.cron_merge(current, line)
+    _, real = schedule.cron_timing(job.every)
+    if real != job.every:
+        ctx.out.warn(f"cron counts whole minutes and hours: running every {schedule.human(real)}, "
+                     f"not {schedule.human(job.every)}")
+    if new == current:
+        ctx.out.info(f"cron: already installed: {line}")
+        return 0
+    crontab_write(new)
+    ctx.out.info(f"cron: installed in your crontab: {line}")
+    return 0
+
+
+def _cron_installed() -> list[str]:
+    return schedule.cron_find(crontab_read())
+
+
+def _cron_remove(ctx: Context) -> bool:
+    current = crontab_read()
+    if not schedule.cron_find(current) and schedule.CRON_HEADER not in current:
+        return False
+    crontab_write(schedule.cron_merge(current, None))
+    ctx.out.info("cron: removed pgiam's line from your crontab")
+    return True
+
+
+# --------------------------------------------------------------------------- systemd
+
+
+def _write(path: Path, data: bytes) -> bool:
+    return atomic.update_file(path, lambda _old: data, private=False)
+
+
+def _delete(path: Path) -> bool:
+    """Delete a file we wrote, and the lock file atomic.update_file left beside it: nothing remains."""
+    if not os.path.lexists(path):
+        return False
+    done = atomic.update_file(path, lambda _old: None, private=False)
+    with contextlib.suppress(OSError):
+        (path.parent / f".{path.name}.pgiam.lock").unlink()
+    return done
+
+
+def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return _run(["systemctl", "--user", *args])
+
+
+def _systemd_install(ctx: Context, job: schedule.Job) -> int:
+    d = systemd_dir(ctx)
+    changed = False
+    for name, text in schedule.systemd_units(job).items():
+        changed = _write(d / name, text.encode()) or changed
+    timer = f"{schedule.UNIT}.timer"
+    service = f"{schedule.UNIT}.service"
+    ctx.out.info(f"systemd: {'wrote' if changed else 'unchanged'} {d / service} and {d / timer}")
+    steps = (("daemon-reload",), ("enable", "--now", timer), ("start", "--no-block", service))
+    for step in steps:
+        try:
+            p = _systemctl(*step)
+            why = "" if p.returncode == 0 else _first_line(p)
+        except ToolError as e:
+            why = str(e)
+        if why:
+            raise ToolError(
+                f"systemd: wrote the units but could not enable them (`systemctl --user {' '.join(step)}`: "
+                f"{why}); in a login session run `systemctl --user daemon-reload && systemctl --user enable "
+                f"--now {timer}`; on a server, first `loginctl enable-linger {_user()}` as root; or use "
+                "--backend cron"
+            )
+    ctx.out.info(f"systemd: {timer} enabled: runs every {schedule.human(job.every)}")
+    return 0
+
+
+def _systemd_files(ctx: Context) -> list[Path]:
+    d = systemd_dir(ctx)
+    files = [d / f"{schedule.UNIT}.service", d / f"{schedule.UNIT}.timer"]
+    link = d / "timers.target.wants" / f"{schedule.UNIT}.timer"
+    return [f for f in [*files, link] if os.path.lexists(f)]
+
+
+def _systemd_remove(ctx: Context) -> bool:
+    files = _systemd_files(ctx)
+    if not files:
+        return False
+    try:
+        p = _systemctl("disable", "--now", f"{schedule.UNIT}.timer")
+        if p.returncode != 0:
+            ctx.out.warn(f"systemd: `systemctl --user disable` failed ({_first_line(p)}); "
+                         "removing the files anyway")
+    except ToolError as e:
+        ctx.out.warn(f"systemd: {e}; removing the files anyway")
+    for f in _systemd_files(ctx):
+        if f.is_symlink():
+            try:
+                f.unlink()
+            except OSError as e:
+                raise ToolError(f"systemd: cannot remove {f}: {e.strerror}") from None
+        else:
+            _delete(f)
+    with contextlib.suppress(ToolError):
+        _systemctl("daemon-reload")
+    ctx.out.info(f"systemd: removed {schedule.UNIT}.timer and .service from {systemd_dir(ctx)}")
+    return True
+
+
+def _systemd_show(ctx: Context) -> list[str]:
+    d = systemd_dir(ctx)
+    timer = d / f"{schedule.UNIT}.timer"
+    service = d / f"{schedule.UNIT}.service"
+    if not timer.exists() and not service.exists():
+        return []
+    every = schedule.systemd_every(timer.read_text()) if timer.exists() else None
+    exec_start = ""
+    if service.exists():
+        exec_start = next((ln[len("ExecStart="):] for ln in service.read_text().splitlines()
+                           if ln.startswith("ExecStart=")), "")
+    try:
+        p = _systemctl("is-active", f"{schedule.UNIT}.timer")
+        active = p.stdout.strip() or _first_line(p)
+    except ToolError as e:
+        active = str(e)
+    when = f"every {schedule.human(every)}" if every else "interval unknown"
+    return [f"systemd: {when}: {timer} (timer state: {active})", f"systemd: runs {exec_start}"]
+
+
+# --------------------------------------------------------------------------- launchd
+
+
+def _domain() -> str:
+    return f"gui/{_uid()}"
+
+
+def _launchd_install(ctx: Context, job: schedule.Job) -> int:
+    plist = launchd_plist_path(ctx)
+    log = launchd_log_path(ctx)
+    changed = _write(plist, schedule.launchd_plist(job, str(log)))
+    ctx.out.info(f"launchd: {'wrote' if changed else 'unchanged'} {plist}")
+    try:
+        _run(["launchctl", "bootout", f"{_domain()}/{schedule.LABEL}"])  # reload: fails when not loaded
+        p = _run(["launchctl", "bootstrap", _domain(), str(plist)])
+    except ToolError as e:
+        raise ToolError(
+            f"launchd: wrote {plist} but could not load it: {e} (launchd exists on macOS only; "
+            "use --backend cron or systemd here)"
+        ) from None
+    if p.returncode != 0:
+        raise ToolError(f"launchd: `launchctl bootstrap {_domain()} {plist}` failed: {_first_line(p)}")
+    ctx.out.info(f"launchd: loaded {schedule.LABEL}: runs every {schedule.human(job.every)}, log {log}")
+    return 0
+
+
+def _launchd_remove(ctx: Context) -> bool:
+    plist = launchd_plist_path(ctx)
+    if not os.path.lexists(plist):
+        return False
+    try:
+        _run(["launchctl", "bootout", f"{_domain()}/{schedule.LABEL}"])
+    except ToolError as e:
+        ctx.out.warn(f"launchd: {e}; removing {plist} anyway")
+    _delete(plist)
+    ctx.out.info(f"launchd: unloaded {schedule.LABEL} and removed {plist}")
+    return True
+
+
+def _launchd_show(ctx: Context) -> list[str]:
+    plist = launchd_plist_path(ctx)
+    if not plist.exists():
+        return []
+    doc = schedule.launchd_read(plist.read_bytes())
+    if doc is None:
+        return [f"launchd: {plist} is not a valid plist; run `pgiam schedule install --backend launchd`"]
+    every = doc.get("StartInterval")
+    argv = doc.get("ProgramArguments")
+    when = f"every {schedule.human(every)}" if isinstance(every, int) else "interval unknown"
+    cmd = " ".join(str(a) for a in argv) if isinstance(argv, list) else "?"
+    return [f"launchd: {when}: {plist}", f"launchd: runs {cmd}"]
+
+
+# --------------------------------------------------------------------------- verbs
+
+
+def _installed(ctx: Context, backend: str, *, strict: bool) -> list[str]:
+    """Lines describing what `backend` has installed (empty when nothing)."""
+    try:
+        if backend == "cron":
+            found = _cron_installed()
+            return [f"cron: every {schedule.human(schedule.cron_every(ln) or 0)}: {ln}" for ln in found]
+        if backend == "systemd":
+            return _systemd_show(ctx)
+        return _launchd_show(ctx)
+    except ToolError:
+        if strict:
+            raise
+        return []
+
+
+def install(ctx: Context, every_text: str | None, backend: str | None) -> int:
+    every = schedule.parse_every(every_text) if every_text else schedule.DEFAULT_EVERY
+    services = list(ctx.load_config().services.values())
+    schedule.check_every(every, services)
+    chosen = backend or default_backend(ctx)
+    job = make_job(ctx, every)
+    if not services:
+        ctx.out.warn(f"no services in {ctx.config_path} yet; the job has nothing to do until `pgiam add`")
+    if chosen == "cron":
+        code = _cron_install(ctx, job)
+    elif chosen == "systemd":
+        code = _systemd_install(ctx, job)
+    else:
+        code = _launchd_install(ctx, job)
+    for other in schedule.BACKENDS:
+        if other != chosen and _installed(ctx, other, strict=False):
+            ctx.out.warn(f"a pgiam schedule is also installed with {other}; "
+                         f"remove it with `pgiam schedule remove --backend {other}`")
+    return code
+
+
+def remove(ctx: Context, backend: str | None) -> int:
+    removed = False
+    for b in [backend] if backend else list(schedule.BACKENDS):
+        try:
+            if b == "cron":
+                removed = _cron_remove(ctx) or removed
+            elif b == "systemd":
+                removed = _systemd_remove(ctx) or removed
+            else:
+                removed = _launchd_remove(ctx) or removed
+        except ToolError:
+            if backend:
+                raise
+    if not removed:
+        ctx.out.info("no pgiam schedule was installed" + (f" with {backend}" if backend else ""))
+    return 0
+
+
+def show(ctx: Context, backend: str | None) -> int:
+    lines: list[str] = []
+    for b in [backend] if backend else list(schedule.BACKENDS):
+        lines += _installed(ctx, b, strict=bool(backend))
+    if not lines:
+        print("no pgiam schedule installed; add one with `pgiam schedule install`", file=ctx.out.stdout)
+        return 0
+    for ln in lines:
+        print(ln, file=ctx.out.stdout)
+    return 0
+
+
+def run(ctx: Context, action: str, every: str | None, backend: str | None) -> int:
+    if backend is not None and backend not in schedule.BACKENDS:
+        raise UsageError(f"--backend {backend!r}: choose one of {', '.join(schedule.BACKENDS)}")
+    if action == "install":
+        return install(ctx, every, backend)
+    if every is not None:
+        raise UsageError(f"--every only applies to `pgiam schedule install`, not {action}")
+    if action == "remove":
+        return remove(ctx, backend)
+    if action == "show":
+        return show(ctx, backend)
+    raise UsageError(f"unknown schedule action {action!r}: install, remove or show")

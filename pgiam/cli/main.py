@@ -1,0 +1,255 @@
+"""Command line: parse, validate, dispatch. PgiamError is caught here and only here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pgiam import __version__, notices
+from pgiam.errors import PgiamError, UsageError
+
+EPILOG = "Exit status: 0 ok, 1 a service failed, 2 usage or configuration error. See pgiam(1)."
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool, unix_user: bool = True) -> None:
+    """Global options, accepted before the verb (git-style) and, kindly, after it too.
+
+    After `add`, --user is the database user, so the Unix --user must come before the verb there.
+    """
+    d = argparse.SUPPRESS if suppress else None
+    g = parser.add_argument_group("global options")
+    g.add_argument("--config", metavar="PATH", default=d, help="config file (default: $PGIAM_CONFIG, else "
+                   "~/.config/pgiam/config.toml)")
+    g.add_argument("--pgpass", metavar="PATH", default=d, help="pgpass file (default: $PGPASSFILE, else ~/.pgpass)")
+    g.add_argument("--service-file", metavar="PATH", default=d,
+                   help="service file (default: $PGSERVICEFILE, else ~/.pg_service.conf)")
+    g.add_argument("-q", "--quiet", action="store_true", default=d if suppress else False,
+                   help="print nothing on success; errors only")
+    g.add_argument("-v", "--verbose", action="store_true", default=d if suppress else False,
+                   help="also report services that needed nothing")
+    if unix_user:
+        g.add_argument("--user", metavar="NAME", dest="run_as", default=d,
+                       help="(root only) act as this Unix user: drop privileges before touching anything")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+class _Skipped:
+    """Stands in for the sub-parser of a verb that is not being run (see build_parser's `only`)."""
+
+    def add_argument(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+# global options that take a value, for finding the verb without building the whole parser
+_VALUED = frozenset({"--config", "--pgpass", "--service-file", "--user"})
+
+
+def verb_of(argv: Sequence[str]) -> str | None:
+    """The verb on this command line, or None when it cannot be told before parsing (help, typos)."""
+    expect_value = False
+    for arg in argv:
+        if expect_value:
+            expect_value = False
+        elif arg in ("-h", "--help", "--version", "--"):
+            return None
+        elif arg in _VALUED:
+            expect_value = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, the sub-parser of that verb alone (start-up cost matters:
+    the scheduled refresh runs every few minutes). Help and errors use the whole parser."""
+    parser = _Parser(prog="pgiam", description="Fresh AWS IAM database tokens in ~/.pgpass and "
+                     "~/.pg_service.conf, so `psql service=NAME` just connects.", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"pgiam {__version__}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def verb(name: str, help: str) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return _Skipped()  # type: ignore[return-value]
+        p = sub.add_parser(name, help=help, description=help, epilog=EPILOG)
+        _global_options(p, suppress=True, unix_user=name != "add")
+        return p
+
+    p = verb("token", "print one IAM auth token (drop-in for `aws rds generate-db-auth-token`; "
+             "--kind for DSQL and Redshift)")
+    p.add_argument("--hostname", required=True, help="endpoint host name the token is signed for")
+    p.add_argument("--port", type=int, default=None, help="endpoint port (default 5432; Redshift 5439)")
+    p.add_argument("--region", help="AWS region (default: from the host name, AWS_REGION or the profile)")
+    p.add_argument("--username", required=True, help="database user")
+    p.add_argument("--profile", help="AWS profile (default: the default credential chain)")
+    p.add_argument("--kind", choices=("rds", "dsql", "redshift", "redshift-serverless"),
+                   help="token source (default: from the host name, else rds)")
+    p.add_argument("--expires-in", type=int, metavar="SECONDS",
+                   help="token lifetime: DSQL 1-604800 (default 900), Redshift 900-3600")
+    p.add_argument("--dbname", help="Redshift: database the password is limited to (default: any)")
+    p.add_argument("--any-host", action="store_true",
+                   help="sign for --hostname even if it is an IP, localhost or not an AWS endpoint")
+
+    p = verb("add", "create or update a service in the config and refresh it at once")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--host", required=True, help="endpoint host name (signed into the token)")
+    p.add_argument("--user", dest="db_user", required=True, metavar="USER", help="database user")
+    p.add_argument("--port", type=int, help="endpoint port (default 5432)")
+    p.add_argument("--dbname", help="database (default: the user)")
+    p.add_argument("--region", help="AWS region (default: from the host name)")
+    p.add_argument("--profile", help="AWS profile")
+    p.add_argument("--hostaddr", help="IP address to dial instead of resolving the host (tunnels)")
+    p.add_argument("--local-port", type=int, help="port to dial (tunnels); the token is signed for --port")
+    p.add_argument("--sslmode", help="TLS mode (default verify-full)")
+    p.add_argument("--sslrootcert", help="CA bundle for verify-full")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra libpq keyword for the stanza (repeatable)")
+    p.add_argument("--force", action="store_true", help="take over an existing stanza pgiam did not write")
+
+    p = verb("check-credentials", "preflight: STS GetCallerIdentity once per AWS profile the services use")
+    p.add_argument("names", nargs="*", metavar="NAME", help="services whose profiles to check (default: all)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+
+    p = verb("remove", "remove a service from the config, its stanza and its pgpass entry")
+    p.add_argument("name", metavar="NAME")
+
+    p = verb("refresh", "renew tokens that are missing, expired or about to expire")
+    p.add_argument("names", nargs="*", metavar="NAME", help="services to refresh (default: all)")
+    p.add_argument("--force", action="store_true", help="renew even fresh tokens; take over foreign stanzas")
+
+    p = verb("status", "show every service's token state")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--details", action="store_true", help="with --json: add profile, credential source, last "
+                   "refresh, last error and the files in use to each entry")
+
+    p = verb("env", "print export lines with a fresh token, for eval")
+    p.add_argument("name", metavar="NAME")
+
+    p = verb("exec", "run a command with PGSERVICE and a fresh PGPASSWORD in its environment")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    p = verb("schedule", "install, remove or show a job that runs `pgiam refresh --quiet` every few minutes")
+    p.add_argument("action", choices=("install", "remove", "show"),
+                   help="install (idempotent; replaces an older pgiam job), remove (every backend unless "
+                   "--backend), show (what is installed)")
+    p.add_argument("--every", metavar="DURATION", help="interval for install, e.g. 5m, 300s (default 5m; at "
+                   "least 1m and at most the smallest refresh_before of your services)")
+    p.add_argument("--backend", choices=("cron", "systemd", "launchd"), help="scheduler (default: launchd "
+                   "on macOS, a systemd user timer when `systemctl --user` works, else cron)")
+
+    p = verb("ca", "install the Amazon RDS CA bundle that sslmode=verify-full needs")
+    p.add_argument("action", choices=("install",), help="download (or copy) the bundle, check it, write it")
+    p.add_argument("--from", dest="source", metavar="URL|FILE", help="where to get it (default: the AWS "
+                   "global bundle, https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem)")
+    p.add_argument("--dest", metavar="PATH", help="where to write it (default: "
+                   "~/.postgresql/rds-global-bundle.pem; `add` uses it as sslrootcert when present)")
+
+    p = verb("doctor", "check the files, environment, libpq and TLS setup a service depends on")
+    p.add_argument("name", nargs="?", metavar="NAME", help="check only this service (default: all)")
+    p.add_argument("--connect", action="store_true", help="also connect with `psql service=NAME`, explain "
+                   "failures and measure clock skew against the server")
+    p.add_argument("--json", action="store_true", help="print a JSON array of checks")
+    p = verb("completion", "print a shell completion script (bash or zsh)")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    return parser
+
+
+def _verbs(parser: argparse.ArgumentParser) -> list[str]:
+    return [name for a in parser._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices]
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from pgiam.flow.context import Context
+
+    ctx = Context.create(config_file=args.config, pgpass=args.pgpass, service_file=args.service_file,
+                         quiet=bool(args.quiet), verbose=bool(args.verbose))
+    cmd = args.command
+    if cmd == "token":
+        from pgiam.cli.commands import token
+
+        return token.run(ctx, hostname=args.hostname, port=args.port, region=args.region,
+                         username=args.username, profile=args.profile, kind=args.kind,
+                         expires_in=args.expires_in, dbname=args.dbname, any_host=args.any_host)
+    if cmd == "check-credentials":
+        from pgiam.cli.commands import check_credentials
+
+        return check_credentials.run(ctx, args.names, args.json)
+    if cmd == "add":
+        from pgiam.cli.commands import add
+
+        values = {
+            "host": args.host, "port": args.port, "user": args.db_user, "dbname": args.dbname,
+            "region": args.region, "profile": args.profile, "hostaddr": args.hostaddr,
+            "local_port": args.local_port, "sslmode": args.sslmode, "sslrootcert": args.sslrootcert,
+        }
+        return add.run(ctx, args.name, values, args.set, args.force)
+    if cmd == "remove":
+        from pgiam.cli.commands import remove
+
+        return remove.run(ctx, args.name)
+    if cmd == "refresh":
+        from pgiam.cli.commands import refresh
+
+        return refresh.run(ctx, args.names, args.force)
+    if cmd == "status":
+        from pgiam.cli.commands import status
+
+        return status.run(ctx, args.json, details=args.details)
+    if cmd == "env":
+        from pgiam.cli.commands import env
+
+        return env.run_env(ctx, args.name)
+    if cmd == "exec":
+        from pgiam.cli.commands import env
+
+        return env.run_exec(ctx, args.name, args.argv)
+    if cmd == "schedule":
+        from pgiam.cli.commands import schedule
+
+        return schedule.run(ctx, args.action, args.every, args.backend)
+    if cmd == "ca":
+        from pgiam.cli.commands import ca
+
+        return ca.run(ctx, args.action, args.source, args.dest)
+    if cmd == "doctor":
+        from pgiam.cli.commands import doctor
+
+        return doctor.run(ctx, args.name, connect=args.connect, as_json=args.json)
+    if cmd == "completion":
+        from pgiam.cli.completion import generate
+
+        print(generate(build_parser(), args.shell), end="", file=ctx.out.stdout)
+        return 0
+    raise UsageError(f"unknown command {cmd!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    notices.reset()
+    try:
+        words = sys.argv[1:] if argv is None else list(argv)
+        only = verb_of(words)
+        parser = build_parser(only)
+        if only is not None and only not in _verbs(parser):
+            parser = build_parser()  # an unknown verb: the whole parser says what the choices are
+        args = parser.parse_args(words)
+        notices.reset(quiet=bool(args.quiet))
+        if args.run_as:
+            from pgiam.host.privileges import drop_to
+
+            drop_to(args.run_as)
+        return dispatch(args)
+    except PgiamError as e:
+        print(f"pgiam: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("pgiam: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

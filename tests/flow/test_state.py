@@ -1,0 +1,86 @@
+"""State file: round trip, tolerance of corrupt or foreign content, merge under the lock, 0600."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pgiam.flow import state
+from pgiam.flow.state import ServiceState
+
+FULL = ServiceState(last_refresh="2026-01-02T03:04:05Z", last_error="2026-01-02T03:04:05Z boom: 'x'",
+                    token_sha256="ab" * 32, expires_at="2026-01-02T03:19:05Z", credential_source="env")
+
+
+def test_dump_parse_round_trip() -> None:
+    states = {"prod": FULL, "dev": ServiceState(), "ünï.cödé": ServiceState(last_error='a "quoted"\nline')}
+    data = state.dump(states)
+    assert state.parse(data) == states
+    doc = json.loads(data)
+    assert doc["version"] == 1 and list(doc["services"]) == sorted(states)
+    assert doc["services"]["prod"] == {
+        "credential_source": "env", "expires_at": "2026-01-02T03:19:05Z", "last_error": FULL.last_error,
+        "last_refresh": "2026-01-02T03:04:05Z", "token_sha256": "ab" * 32,
+    }
+
+
+def test_empty_state_round_trip() -> None:
+    assert state.parse(state.dump({})) == {}
+    assert json.loads(state.dump({})) == {"services": {}, "version": 1}
+
+
+optional = st.none() | st.text(max_size=20)
+entries = st.builds(ServiceState, last_refresh=optional, last_error=optional, token_sha256=optional,
+                    expires_at=optional, credential_source=optional)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=10), entries, max_size=5))
+def test_generated_round_trip(states: dict[str, ServiceState]) -> None:
+    assert state.parse(state.dump(states)) == states
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, b"", b"{", b"\xff\xfe", b"[]", b"null", b'"x"', b'{"services": []}', b'{"services": "x"}',
+     b'{"version": 1}'],
+)
+def test_corrupt_or_foreign_is_empty(data: bytes | None) -> None:
+    assert state.parse(data) == {}
+
+
+def test_bad_entries_and_fields_are_dropped() -> None:
+    data = json.dumps({"services": {
+        "a": "not a dict", "b": {"last_refresh": 5, "expires_at": "2026-01-01T00:00:00Z", "future_field": "x"},
+    }}).encode()
+    assert state.parse(data) == {"b": ServiceState(expires_at="2026-01-01T00:00:00Z")}
+
+
+def test_load_tolerates_missing_and_corrupt_files(tmp_path: Path) -> None:
+    p = tmp_path / "state.json"
+    assert state.load(p) == {}
+    p.write_bytes(b"\x00garbage{")
+    assert state.load(p) == {}
+    state.update(p, {"a": FULL})  # and a corrupt file is replaced by a good one
+    assert state.load(p) == {"a": FULL}
+
+
+def test_update_merges_and_removes(tmp_path: Path) -> None:
+    p = tmp_path / "sub" / "state.json"
+    state.update(p, {"a": FULL, "b": ServiceState(last_error="x")})
+    state.update(p, {"b": ServiceState(last_refresh="r")})
+    assert state.load(p) == {"a": FULL, "b": ServiceState(last_refresh="r")}
+    state.update(p, {}, removed=("a", "nonexistent"))
+    assert state.load(p) == {"b": ServiceState(last_refresh="r")}
+    if os.name == "posix":
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+
+
+def test_token_hash() -> None:
+    assert state.token_hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert state.token_hash("a\udcffb") != state.token_hash("ab")  # undecodable bytes still hash
