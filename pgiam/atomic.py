@@ -557,3 +557,22 @@ def update_file(
         return True
     finally:
         release()
+
+
+def hold(path: Path, timeout: float = 60.0) -> Callable[[], None]:
+    """Take the inter-process lock that ``update_file(path)`` would take, without writing ``path``, and
+    return its release. pgiam's reconcile holds one such lock (on a name of its own) across its writes,
+    so that concurrent verbs never interleave their read-plan-write cycles."""
+    t = _resolve(path, "lock")
+    _make_parents(t)
+    _check_dir(t, "lock")
+    lock_path = _prepare_lock(t)
+    try:
+        return _lock(lock_path, timeout)
+    except _LockTimeout as exc:
+        raise FileSafetyError(
+            f"another pgiam has held {lock_path} for more than {timeout:g}s (nothing was changed); "
+            "try again later"
+        ) from exc
+    except OSError as exc:
+        raise FileSafetyError(f"cannot lock {lock_path}: {_err_text(exc)}") from exc

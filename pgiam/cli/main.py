@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pgiam import __version__, notices
 from pgiam.errors import PgiamError, UsageError
 
+KINDS = ("rds", "dsql", "redshift", "redshift-serverless")
 EPILOG = "Exit status: 0 ok, 1 a service failed, 2 usage or configuration error. See pgiam(1)."
 
 
@@ -88,7 +89,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--region", help="AWS region (default: from the host name, AWS_REGION or the profile)")
     p.add_argument("--username", required=True, help="database user")
     p.add_argument("--profile", help="AWS profile (default: the default credential chain)")
-    p.add_argument("--kind", choices=("rds", "dsql", "redshift", "redshift-serverless"),
+    p.add_argument("--kind", choices=KINDS,
                    help="token source (default: from the host name, else rds)")
     p.add_argument("--expires-in", type=int, metavar="SECONDS",
                    help="token lifetime: DSQL 1-604800 (default 900), Redshift 900-3600")
@@ -98,8 +99,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     p = verb("add", "create or update a service in the config and refresh it at once")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--host", required=True, help="endpoint host name (signed into the token)")
-    p.add_argument("--user", dest="db_user", required=True, metavar="USER", help="database user")
+    p.add_argument("--host", help="endpoint host name (signed into the token); required for a new service")
+    p.add_argument("--user", dest="db_user", metavar="USER", help="database user; required for a new service")
+    p.add_argument("--kind", choices=KINDS, help="token source (default: from the host name, else rds)")
     p.add_argument("--port", type=int, help="endpoint port (default 5432)")
     p.add_argument("--dbname", help="database (default: the user)")
     p.add_argument("--region", help="AWS region (default: from the host name)")
@@ -110,7 +112,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--sslrootcert", help="CA bundle for verify-full")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra libpq keyword for the stanza (repeatable)")
-    p.add_argument("--force", action="store_true", help="take over an existing stanza pgiam did not write")
+    p.add_argument("--force", action="store_true", help="take over a stanza or pgpass line pgiam did not write "
+                   "(`remove` puts it back)")
+    p.add_argument("--replace", action="store_true", help="replace the whole service instead of changing only "
+                   "the options given")
 
     p = verb("check-credentials", "preflight: STS GetCallerIdentity once per AWS profile the services use")
     p.add_argument("names", nargs="*", metavar="NAME", help="services whose profiles to check (default: all)")
@@ -188,8 +193,9 @@ def dispatch(args: argparse.Namespace) -> int:
             "host": args.host, "port": args.port, "user": args.db_user, "dbname": args.dbname,
             "region": args.region, "profile": args.profile, "hostaddr": args.hostaddr,
             "local_port": args.local_port, "sslmode": args.sslmode, "sslrootcert": args.sslrootcert,
+            "kind": args.kind,
         }
-        return add.run(ctx, args.name, values, args.set, args.force)
+        return add.run(ctx, args.name, values, args.set, args.force, replace=args.replace)
     if cmd == "remove":
         from pgiam.cli.commands import remove
 

@@ -97,21 +97,37 @@ class Service:
 
 @dataclass(frozen=True)
 class Config:
+    """The valid services, and the entries that are not (name -> why), so one typo never stops the rest."""
+
     path: Path
     services: dict[str, Service]
     exists: bool = True
+    broken: dict[str, ConfigError] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """Every service name the config defines, valid or not, in config order."""
+        return list(self.services) + [n for n in self.broken if n not in self.services]
 
     def select(self, names: list[str]) -> list[Service]:
-        """The named services (all when empty), in config order; unknown names are usage errors."""
+        """The named valid services (all when empty), in config order; unknown names are usage errors,
+        and so is naming a service whose entry is invalid (its reason is the message)."""
         if not names:
             return list(self.services.values())
-        unknown = [n for n in names if n not in self.services]
+        self.check_names(names)
+        bad = [n for n in names if n in self.broken]
+        if bad:
+            raise self.broken[bad[0]]
+        return [self.services[n] for n in dict.fromkeys(names)]
+
+    def check_names(self, names: list[str]) -> None:
+        """Raise a usage error naming the first name the config does not define at all."""
+        unknown = [n for n in names if n not in self.services and n not in self.broken]
         if unknown:
-            known = ", ".join(self.services) or "none"
+            known = ", ".join(self.names) or "none"
             raise ConfigError(
                 f"no service {unknown[0]!r} in {self.path} (known: {known}); add it with `pgiam add`"
             )
-        return [self.services[n] for n in dict.fromkeys(names)]
 
 
 def parse_toml(text: bytes, path: Path) -> dict[str, Any]:
@@ -123,11 +139,18 @@ def parse_toml(text: bytes, path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
 
-def load(path: Path, site_path: Path | None = None) -> Config:
-    """Read the config file (and a site-wide one whose services it inherits); a missing file is empty."""
+def load(path: Path, site_path: Path | None = None, *, text: bytes | None = None) -> Config:
+    """Read the config file (and a site-wide one whose services it inherits); a missing file is empty.
+
+    ``text``: the content to use for ``path`` instead of reading it (a verb's edit before it is saved).
+    """
     layers: list[tuple[Path, dict[str, Any]]] = []
     for p in (site_path, path):
         if p is None:
+            continue
+        if p == path and text is not None:
+            if text.strip():
+                layers.append((p, parse_toml(text, p)))
             continue
         try:
             data = p.read_bytes()
@@ -139,13 +162,29 @@ def load(path: Path, site_path: Path | None = None) -> Config:
             raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
         layers.append((p, parse_toml(data, p)))
     exists = any(p == path for p, _ in layers)
-    return Config(path=path, services=build_services(layers), exists=exists)
+    services, broken = build_config(layers)
+    return Config(path=path, services=services, exists=exists, broken=broken)
 
 
 def build_services(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Service]:
-    """Merge layers (earlier = lower priority) per key, then validate every service."""
+    """Every service of the layers, valid; the first invalid one raises its ConfigError."""
+    services, broken = build_config(layers)
+    if broken:
+        raise next(iter(broken.values()))
+    return services
+
+
+def build_config(
+    layers: list[tuple[Path, dict[str, Any]]],
+) -> tuple[dict[str, Service], dict[str, ConfigError]]:
+    """Merge layers (earlier = lower priority) per key, then validate every service on its own.
+
+    Returns (valid services, invalid ones with their error). Only what concerns every service (an
+    unknown top-level table, a [defaults] that is not a table or has an unknown key) raises.
+    """
     defaults: dict[str, tuple[Path, Any]] = {}
     raw: dict[str, dict[str, tuple[Path, Any]]] = {}
+    broken: dict[str, ConfigError] = {}
     for path, doc in layers:
         for top in doc:
             if top not in ("defaults", "services"):
@@ -160,11 +199,13 @@ def build_services(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Servi
             raise ConfigError(f"{path}: `services` must be a table of [services.NAME] tables")
         for name, body in services.items():
             if not NAME_RE.match(name):
-                raise ConfigError(
+                broken[name] = ConfigError(
                     f"{path}: service {name!r}: name may only use letters, digits, '_', '.' and '-'"
                 )
+                continue
             if not isinstance(body, dict):
-                raise ConfigError(f"{path}: service {name!r} must be a table [services.{name}]")
+                broken[name] = ConfigError(f"{path}: service {name!r} must be a table [services.{name}]")
+                continue
             slot = raw.setdefault(name, {})
             for k, v in body.items():
                 slot[k] = (path, v)
@@ -174,10 +215,15 @@ def build_services(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Servi
             raise ConfigError(f"{path}: [defaults]: unknown key {k!r} ({_known_keys()})")
     result: dict[str, Service] = {}
     for name, body in raw.items():
+        if name in broken:
+            continue
         merged = dict(defaults)
         merged.update(body)
-        result[name] = make_service(name, merged)
-    return result
+        try:
+            result[name] = make_service(name, merged)
+        except ConfigError as e:
+            broken[name] = e
+    return result, broken
 
 
 def _known_keys() -> str:

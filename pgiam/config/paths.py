@@ -193,8 +193,8 @@ def _effective(
     p: Platform, version: tuple[int, int] | None, pw_home: str | None, env_var: str, name: str,
     default: Callable[[Platform], Path],
 ) -> tuple[Path, str]:
-    from pgiam.host.libpq_version import format_version
     from pgiam.libpq.rules import home_is_passwd_entry, libpq_home
+    from pgiam.libpq.version import format_version
 
     chosen = p.env.get(env_var)
     if chosen:

@@ -68,11 +68,12 @@ class Context:
     def now(self) -> datetime:
         return datetime.fromtimestamp(time.time(), tz=timezone.utc).replace(microsecond=0)
 
-    def load_config(self) -> config.Config:
+    def load_config(self, text: str | None = None) -> config.Config:
+        """The config (site config layered under the user's); ``text`` stands for the user's file."""
         site = self.site_config_path
         if site is not None and site.resolve() == self.config_path.resolve():
             site = None
-        return config.load(self.config_path, site)
+        return config.load(self.config_path, site, text=None if text is None else text.encode("utf-8"))
 
     @property
     def pgpass_is_default(self) -> bool:

@@ -15,9 +15,9 @@ from pgiam.config.endpoints import parse_endpoint
 from pgiam.config.model import Service
 from pgiam.config.paths import Platform
 from pgiam.host import ca
-from pgiam.host.libpq_version import format_version
 from pgiam.libpq import pgpass, servicefile
 from pgiam.libpq import rules as libpq_rules
+from pgiam.libpq.version import format_version
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 

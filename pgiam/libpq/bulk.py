@@ -27,15 +27,18 @@ def _key_fields(key: Key) -> _FieldKey:
 
 
 class PgpassIndex:
-    """``find(key)`` for many keys over one text: the first line pgiam owns for each key."""
+    """``find(key)`` and ``chosen(key)`` for many keys over one text, from one parse."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self._first: dict[_FieldKey, int] = {}
         self._lines = pgpass.parse(data)
+        self._wild: list[int] = []
         for idx, line in enumerate(self._lines):
             if line.is_entry and line.fields is not None:
                 self._first.setdefault((line.fields[:4], line.wildcards[:4]), idx)
+                if any(line.wildcards[:4]) and len(line.fields) >= 5:
+                    self._wild.append(idx)
 
     def find(self, key: Key) -> tuple[int, str] | None:
         """Same as ``pgpass.find(data, key)``."""
@@ -50,17 +53,35 @@ class PgpassIndex:
         assert fields is not None
         return idx, fields[4].decode("utf-8", "surrogateescape")
 
+    def raw(self, idx: int) -> bytes:
+        """The bytes of line ``idx`` (terminator included)."""
+        return self._lines[idx].raw
 
-_last_index: PgpassIndex | None = None
+    def chosen(self, key: Key) -> int | None:
+        """The index of the line libpq picks for the key's connection (``pgpass.lookup``), or None.
 
-
-def pgpass_find(data: bytes, key: Key) -> tuple[int, str] | None:
-    """``pgpass.find`` with the index of the last text asked about kept (callers pass the same bytes
-    object for every service of a run, so the file is parsed once)."""
-    global _last_index
-    if _last_index is None or _last_index.data is not data:
-        _last_index = PgpassIndex(data)
-    return _last_index.find(key)
+        For keys without ``*`` or ``:`` in a field and text without NUL, a line matches exactly when it
+        is a five-field entry whose first four fields are each an unescaped ``*`` or equal to the key's
+        (see _upsert_fast); anything else asks ``pgpass.lookup``.
+        """
+        fields = key.fields()
+        if pgpass.WILDCARD in fields or any(":" in v for v in fields) or b"\0" in self.data:
+            found = pgpass.lookup(self.data, *fields)
+            return None if found is None else found[0]
+        try:
+            enc, wild = _key_fields(key)
+        except UnicodeEncodeError:
+            found = pgpass.lookup(self.data, *fields)
+            return None if found is None else found[0]
+        idx = self._first.get((enc, wild))
+        if idx is not None and (self._lines[idx].fields is None or len(self._lines[idx].fields or ()) < 5):
+            idx = None
+        for w in self._wild:
+            if idx is not None and w > idx:
+                break
+            if _wild_matches(self._lines[w], enc):
+                return w
+        return idx
 
 
 # --------------------------------------------------------------------------- pgpass: writing
@@ -188,14 +209,3 @@ class ServiceIndex:
 def _first_newline(data: bytes) -> bytes:
     i = data.find(b"\n")
     return b"\r\n" if i > 0 and data[i - 1 : i] == b"\r" else b"\n"
-
-
-_last_sindex: ServiceIndex | None = None
-
-
-def service_index(data: bytes) -> ServiceIndex:
-    """The index of ``data``, kept for the next call with the same bytes object."""
-    global _last_sindex
-    if _last_sindex is None or _last_sindex.data is not data:
-        _last_sindex = ServiceIndex(data)
-    return _last_sindex

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from pgiam.host.libpq_version import format_version
+from pgiam.libpq.version import format_version
 
 # The newest libpq whose keyword list the table below is known to be complete for. On a newer libpq
 # a keyword missing from the table may be a new one, so it is not called unknown.
@@ -41,6 +41,11 @@ _PGPASS_COMMENTS: Mapping[tuple[int, int], tuple[int, int]] = {
 OLD_PGPASS_LINE_MAX = 318  # bytes before the newline that libpq < 13.0/12.5/11.10/10.15 reads whole
 SERVICE_LINE_MAX_OLD = 253  # libpq <= 13
 SERVICE_LINE_MAX = 1021  # libpq >= 14
+# keys pgjdbc (42.3+) accepts in a service stanza; any other key makes it fail
+JDBC_KEYS = frozenset(
+    {"host", "port", "dbname", "user", "password", "sslmode", "sslcert", "sslkey", "sslrootcert",
+     "sslpassword", "options"}
+)
 
 ALWAYS: tuple[int, int] = (0, 0)
 # keyword -> first libpq release that accepts it in a connection string or service stanza
@@ -159,8 +164,6 @@ def libpq_home(version: tuple[int, int] | None, env_home: str | None, passwd_hom
 
 def jdbc_incompatible_keys(params: Sequence[tuple[str, str]]) -> list[str]:
     """Stanza keys pgjdbc (42.3+, which reads the same service file) rejects; `jdbc = true` drops them."""
-    from pgiam.flow.desired import JDBC_KEYS
-
     return [k for k in dict.fromkeys(k for k, _ in params) if k not in JDBC_KEYS]
 
 

@@ -155,6 +155,57 @@ def get(data: bytes, name: str) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def section_span(data: bytes, name: str) -> tuple[int, int] | None:
+    """1-based (header line, last line) of the first ``[name]`` section, or None."""
+    lines = _split_raw(data)
+    found = _find(lines, name.encode("utf-8", "surrogateescape"))
+    return None if found is None else (found[0] + 1, found[1])
+
+
+def section_text(data: bytes, name: str) -> bytes | None:
+    """The bytes of the first ``[name]`` stanza from its header to its last marker or data line."""
+    lines = _split_raw(data)
+    found = _find(lines, name.encode("utf-8", "surrogateescape"))
+    if found is None:
+        return None
+    start, end = found
+    return b"".join(lines[start : _owned(lines, start, end)[-1] + 1])
+
+
+def replace_section(data: bytes, name: str, text: bytes) -> bytes:
+    """Put ``text`` where the first ``[name]`` stanza's header-to-last-data-line span is (see
+    section_text); without such a stanza, append it after a blank line. Every other line stays."""
+    lines = _split_raw(data)
+    found = _find(lines, _validate_name(name))
+    if found is None:
+        nl = _newline(lines)
+        out = list(lines)
+        if out:
+            if not out[-1].endswith(b"\n"):
+                out[-1] += nl
+            out.append(nl)
+        return b"".join(out) + text
+    start, end = found
+    last = _owned(lines, start, end)[-1]
+    return b"".join(lines[:start]) + text + b"".join(lines[last + 1 :])
+
+
+def move_to_top(data: bytes, name: str) -> bytes:
+    """Move the first ``[name]`` stanza (header to last data line) to the start of the file, followed by
+    one blank line, so that no line before it can stop libpq from reaching it."""
+    lines = _split_raw(data)
+    found = _find(lines, _validate_name(name))
+    if found is None or found[0] == 0:
+        return data
+    text = section_text(data, name)
+    assert text is not None
+    rest = remove(data, name, force=True)
+    nl = _newline(lines)
+    if not text.endswith(b"\n"):
+        text += nl
+    return text + nl + rest
+
+
 def is_managed(data: bytes, name: str) -> bool | None:
     """Whether pgiam wrote the first ``[name]`` stanza; None when there is none."""
     lines = _split_raw(data)
@@ -181,18 +232,8 @@ def _validate_name(name: str) -> bytes:
     return name.encode("ascii")
 
 
-_RENDER_CACHE: dict[tuple[str, tuple[tuple[str, str], ...], bytes], tuple[list[bytes], list[str]]] = {}
-
-
 def _rendered(name: str, params: Sequence[tuple[str, str]], nl: bytes) -> tuple[list[bytes], list[str]]:
-    """_stanza, remembered: a refresh validates, compares and writes the same stanza (pure function)."""
-    key = (name, tuple(params), nl)
-    hit = _RENDER_CACHE.get(key)
-    if hit is None:
-        if len(_RENDER_CACHE) > 8192:
-            _RENDER_CACHE.clear()
-        hit = _RENDER_CACHE[key] = _stanza(name, params, nl)
-    return list(hit[0]), list(hit[1])
+    return _stanza(name, params, nl)
 
 
 def _stanza(name: str, params: Sequence[tuple[str, str]], nl: bytes) -> tuple[list[bytes], list[str]]:

@@ -77,7 +77,7 @@ def test_add_without_database_user_is_a_usage_error(cli: Cli) -> None:
         ([], "required: COMMAND"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["refresh", "--bogus"], "unrecognized arguments: --bogus"),
-        (["add", "prod"], "the following arguments are required: --host, --user"),
+        (["add", "prod"], "prod is a new service: --host and --user are required"),
         (["add", "prod", "--host", HOST, "--user", "a", "--port", "x"], "argument --port: invalid int value"),
         (["exec"], "the following arguments are required: NAME"),
         (["schedule", "sometimes"], "invalid choice: 'sometimes'"),

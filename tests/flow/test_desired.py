@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pgiam.config.model import Service
-from pgiam.flow.desired import JDBC_KEYS, pgpass_key, stanza_params
+from pgiam.flow.desired import pgpass_key, stanza_params
+from pgiam.libpq.rules import JDBC_KEYS
 from pgiam.libpq.pgpass import Key
 
 HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"

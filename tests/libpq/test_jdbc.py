@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pgiam.config import model as config
-from pgiam.flow.desired import JDBC_KEYS, pgpass_key, stanza_params
+from pgiam.flow.desired import pgpass_key, stanza_params
+from pgiam.libpq.rules import JDBC_KEYS
 from pgiam.libpq import pgpass
 from pgiam.libpq import rules as libpq_rules
 from tests.conftest import Cli

@@ -11,7 +11,7 @@ import pytest
 from pgiam.aws.credentials import CredentialCache
 from pgiam.config.model import Service
 from pgiam.errors import CredentialsError, PgiamError
-from pgiam.flow import refresh
+from pgiam.flow import desired
 from pgiam.providers import get_provider
 from pgiam.providers.base import Provider, Token
 from tests.conftest import TEST_KEY_ID, TEST_SECRET
@@ -42,7 +42,7 @@ class ProviderContract:
         now = self.now()
         tok = self.provider(svc).issue(svc, CredentialCache(), now)
         assert tok.value and "\n" not in tok.value
-        assert tok.user == refresh.db_user(svc)
+        assert tok.user == desired.db_user(svc)
         assert tok.expires_at.tzinfo is not None
         assert now < tok.expires_at <= now + timedelta(seconds=self.max_lifetime + 5)
         assert TEST_SECRET not in tok.value

@@ -21,7 +21,6 @@ from pgiam.config.endpoints import parse_endpoint
 from pgiam.config.model import Service
 from pgiam.config.paths import default_pgpass, default_service_file
 from pgiam.errors import PgiamError
-from pgiam.flow import refresh
 from pgiam.flow.context import Context
 from pgiam.flow.desired import pgpass_key
 from pgiam.host import doctor, libpq_version
@@ -117,7 +116,13 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
     env = ctx.platform.env
     checks: list[Check] = []
     cfg = ctx.load_config()
-    services = cfg.select([name] if name else [])
+    if name:
+        cfg.check_names([name])
+    broken = [n for n in ([name] if name else cfg.names) if n in cfg.broken]
+    services = [] if name in cfg.broken else cfg.select([name] if name else [])
+    for b in broken:
+        checks.append(Check(f"{b}: config", doctor.FAIL, str(cfg.broken[b]),
+                            f"fix the entry in {ctx.config_path}, or `pgiam remove {b}`"))
     version = libpq_version.detect()
     pgpass_data = _safe_read(ctx.pgpass, "pgpass file", checks)
     service_data = _safe_read(ctx.service_file, "service file", checks)
@@ -139,7 +144,7 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
     roots = [dict(servicefile.get(service_data or b"", s.name) or []).get("sslrootcert") for s in services]
     checks.append(doctor.libpq_version(version, uses_passfile=not ctx.pgpass_is_default,
                                        uses_system_root="system" in roots))
-    if not services:
+    if not services and not broken:
         checks.append(Check("services", doctor.WARN, f"no services in {ctx.config_path}",
                             "add one with `pgiam add NAME --host ENDPOINT --user USER`"))
         return checks
@@ -156,7 +161,7 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
         bad_keys = doctor.stanza_keys(svc, params, version)
         if bad_keys is not None:
             checks.append(bad_keys)
-        key = pgpass_key(svc, refresh.db_user(svc))
+        key = pgpass_key(svc)
         checks.append(doctor.pgpass_entry(svc, pgpass_path, pgpass_data, key))
         effective = dict(params or [])
         mode = effective.get("sslmode", svc.sslmode)

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from pgiam.aws import tokeninfo
-from pgiam.flow import refresh
+from pgiam.flow import lifecycle
 from pgiam.flow.context import Context
 
 
 def run(ctx: Context, names: list[str], force: bool) -> int:
-    services = ctx.load_config().select(names)
-    if not services:
+    cfg = ctx.load_config()
+    if not cfg.names:
         ctx.out.warn(f"no services in {ctx.config_path}; add one with `pgiam add NAME --host H --user U`")
-        return 0
-    outcomes = refresh.execute(ctx, services, renew=force, takeover=force)
+    outcomes = lifecycle.reconcile(ctx, names=names, renew=force, force=force)
     report(ctx, outcomes)
-    return refresh.exit_code(outcomes)
+    return lifecycle.exit_code(outcomes)
 
 
-def report(ctx: Context, outcomes: list[refresh.Outcome]) -> None:
+def report(ctx: Context, outcomes: list[lifecycle.Outcome]) -> None:
+    from pgiam.aws.tokeninfo import iso
+
     for o in outcomes:
-        until = f" (valid until {tokeninfo.iso(o.expires_at)})" if o.expires_at else ""
-        if o.action == "refreshed":
-            ctx.out.info(f"{o.svc.name}: refreshed{until}")
-        elif o.action == "stanza":
-            ctx.out.info(f"{o.svc.name}: stanza updated, token still fresh{until}")
-        elif o.action == "fresh":
-            ctx.out.detail(f"{o.svc.name}: fresh{until}, nothing to do")
+        until = f" (valid until {iso(o.expires_at)})" if o.expires_at else ""
+        if o.action is lifecycle.Action.REFRESHED:
+            ctx.out.info(f"{o.name}: refreshed{until}")
+        elif o.action is lifecycle.Action.STANZA:
+            ctx.out.info(f"{o.name}: stanza updated, token still fresh{until}")
+        elif o.action is lifecycle.Action.FRESH:
+            ctx.out.detail(f"{o.name}: fresh{until}, nothing to do")
         elif o.error is not None:
-            ctx.out.error(f"{o.svc.name}: {o.error}")
+            ctx.out.error(f"{o.name}: {o.error}")

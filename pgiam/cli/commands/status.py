@@ -16,11 +16,10 @@ import json
 import os
 from typing import Any
 
-from pgiam import atomic
 from pgiam.aws import tokeninfo
-from pgiam.errors import PgiamError
-from pgiam.flow import refresh, state
+from pgiam.flow import desired, lifecycle, state
 from pgiam.flow.context import Context
+from pgiam.flow.plan import Health
 
 KEYS = ("name", "host", "port", "user", "dbname", "expires_at", "state")
 DETAIL_KEYS = ("profile", "credential_source", "last_refresh", "last_error", "sslrootcert", "files")
@@ -41,31 +40,32 @@ def files(ctx: Context) -> dict[str, str]:
 
 
 def rows(ctx: Context, details: bool = False) -> list[dict[str, Any]]:
-    cfg = ctx.load_config()
-    data = atomic.read_file(ctx.pgpass)
-    saved = state.load(ctx.state_path)
-    now = ctx.now()
+    cfg, verdicts = lifecycle.health(ctx)
+    saved = state.load(ctx.state_path).services
+    by_name = {v.svc.name: v for v in verdicts}
     out: list[dict[str, Any]] = []
-    for svc in cfg.services.values():
-        row: dict[str, Any] = {
-            "name": svc.name, "host": svc.host, "port": svc.port, "user": refresh.db_user(svc),
-            "dbname": svc.dbname, "expires_at": None, "state": refresh.MISSING,
-        }
-        last = saved.get(svc.name)
-        try:
-            cur = refresh.current(svc, data, last, now)
-        except PgiamError as e:
-            row.update(state=refresh.ERROR, error=str(e))
+    for name in cfg.names:
+        v = by_name.get(name)
+        last = saved.get(name)
+        if v is None:
+            row: dict[str, Any] = {"name": name, "host": None, "port": None, "user": None, "dbname": None,
+                                   "expires_at": None, "state": str(Health.ERROR), "error": str(cfg.broken[name])}
         else:
-            row["state"] = cur.state
-            row["expires_at"] = tokeninfo.iso(cur.expires_at) if cur.expires_at else None
-            if cur.state != refresh.FRESH and last and last.last_error:
-                row.update(state=refresh.ERROR, error=last.last_error)
+            svc = v.svc
+            row = {
+                "name": svc.name, "host": svc.host, "port": svc.port, "user": desired.db_user(svc),
+                "dbname": svc.dbname, "expires_at": tokeninfo.iso(v.expires_at) if v.expires_at else None,
+                "state": str(v.health),
+            }
+            if v.error is not None:
+                row.update(state=str(Health.ERROR), error=str(v.error))
+            elif v.health not in (Health.FRESH, Health.EXPIRING) and last and last.last_error:
+                row.update(state=str(Health.ERROR), error=last.last_error)
         if details:
             row.update(
-                profile=svc.profile, credential_source=last.credential_source if last else None,
+                profile=v.svc.profile if v else None, credential_source=last.credential_source if last else None,
                 last_refresh=last.last_refresh if last else None,
-                last_error=last.last_error if last else None, sslrootcert=svc.sslrootcert,
+                last_error=last.last_error if last else None, sslrootcert=v.svc.sslrootcert if v else None,
                 files=files(ctx),
             )
         out.append(row)

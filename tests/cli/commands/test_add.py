@@ -53,8 +53,14 @@ def test_keeps_other_content_of_an_existing_config(cli: Cli, isolated_env: Path)
     text = p.read_bytes().decode()
     assert text == original + f'\r\n[services.prod]\r\nhost = "{HOST}"\r\nport = 6543\r\nuser = "alice"\r\n' \
                               'dbname = "app"\r\n'
+    # changing one option keeps the others and the rest of the file
+    code, out, err = add(cli, "prod", "--dbname", "app2")
+    assert code == 0, err
+    assert "prod: dbname: app → app2" in out.splitlines()
+    assert p.read_bytes().decode() == original + f'\r\n[services.prod]\r\nhost = "{HOST}"\r\nport = 6543\r\n' \
+                                                 'user = "alice"\r\ndbname = "app2"\r\n'
     # replacing it keeps the rest too
-    code, _, err = add(cli, "prod", "--dbname", "app2")
+    code, _, err = add(cli, "prod", "--dbname", "app2", "--replace")
     assert code == 0, err
     assert p.read_bytes().decode() == original + f'\r\n[services.prod]\r\nhost = "{HOST}"\r\nuser = "alice"\r\n' \
                                                  'dbname = "app2"\r\n'
@@ -79,17 +85,17 @@ def test_re_adding_elsewhere_removes_the_old_pgpass_entry(cli: Cli, isolated_env
     (isolated_env / ".pgpass").chmod(0o600)
     assert add(cli, "prod")[0] == 0
     assert add(cli, "dev", user="bob")[0] == 0
-    assert add(cli, "prod", "--port", "6543")[0] == 0
+    assert add(cli, "prod", "--port", "6543", "--replace")[0] == 0
     lines = pgpass_lines(isolated_env)
     fields = sorted(ln.split(":")[:4] for ln in lines if ln.startswith(HOST))
     assert fields == [[HOST, "5432", "bob", "bob"], [HOST, "6543", "alice", "alice"]]
     assert foreign.strip() in lines
     assert add(cli, "prod", host=OTHER)[0] == 0
     fields = sorted(ln.split(":")[:4] for ln in pgpass_lines(isolated_env) if not ln.startswith("*"))
-    assert fields == [[HOST, "5432", "bob", "bob"], [OTHER, "5432", "alice", "alice"]]
+    assert fields == [[HOST, "5432", "bob", "bob"], [OTHER, "6543", "alice", "alice"]]  # port kept
     assert add(cli, "prod", host=OTHER, user="carol")[0] == 0  # a new user is a new key too
     fields = sorted(ln.split(":")[:4] for ln in pgpass_lines(isolated_env) if not ln.startswith("*"))
-    assert fields == [[HOST, "5432", "bob", "bob"], [OTHER, "5432", "carol", "carol"]]
+    assert fields == [[HOST, "5432", "bob", "bob"], [OTHER, "6543", "carol", "carol"]]
 
 
 BAD = [
@@ -127,20 +133,22 @@ def test_bad_name_or_host_leaves_an_existing_config_alone(cli: Cli, isolated_env
     assert {p: p.read_bytes() for p in snapshot} == snapshot
 
 
-def test_foreign_stanza_needs_force(cli: Cli, isolated_env: Path) -> None:
+def test_foreign_stanza_needs_force_and_comes_back_on_remove(cli: Cli, isolated_env: Path) -> None:
     cli.static_keys()
     svc = isolated_env / ".pg_service.conf"
     svc.write_text("[prod]\nhost=mine\n")
     code, out, err = add(cli, "prod")
     assert code == 2 and "--force" in err and svc.read_text() == "[prod]\nhost=mine\n"
-    assert "saved in" in out  # the config entry is kept, so `refresh --force` can finish the job
+    assert out == "" and not cfg_path(isolated_env).exists() and not (isolated_env / ".pgpass").exists()
     code, _, err = add(cli, "prod", "--force")
     assert code == 0, err
     assert "host=mine" not in svc.read_text()
+    assert cli("remove", "prod").code == 0
+    assert svc.read_text() == "[prod]\nhost=mine\n"
 
 
-def test_credential_failure_saves_config_exit_1(cli: Cli, isolated_env: Path) -> None:
+def test_credential_failure_saves_nothing_exit_1(cli: Cli, isolated_env: Path) -> None:
     code, _, err = add(cli, "prod", "--profile", "nosuch")
-    assert code == 1 and "nosuch" in err
-    assert 'profile = "nosuch"' in cfg_path(isolated_env).read_text()
+    assert code == 1 and "nosuch" in err and "nothing was saved" in err
+    assert not cfg_path(isolated_env).exists()
     assert not (isolated_env / ".pgpass").exists()

@@ -26,12 +26,13 @@ def test_quiet_success_prints_nothing(cli: Cli, isolated_env: Path) -> None:
     assert r.code == 0 and "a: refreshed" in r.out and "b: refreshed" in r.out  # not silent without -q
 
 
-def test_one_stderr_line_per_failing_service(cli: Cli) -> None:
+def test_one_stderr_line_per_failing_service(cli: Cli, isolated_env: Path) -> None:
     cli.static_keys()
     add(cli, "good")
-    cfg_add = cli("add", "bad1", "--host", HOST, "--user", "bad1", "--profile", "missing1")
-    assert cfg_add.code == 1
-    assert cli("add", "bad2", "--host", HOST, "--user", "bad2", "--profile", "missing2").code == 1
+    cfg = isolated_env / ".config" / "pgiam" / "config.toml"
+    with cfg.open("a") as f:
+        for n in (1, 2):  # (`add` saves nothing for a service whose token it cannot get)
+            f.write(f'\n[services.bad{n}]\nhost = "{HOST}"\nuser = "bad{n}"\nprofile = "missing{n}"\n')
     r = cli("--quiet", "refresh", "--force")
     assert r.code == 1 and r.out == ""
     lines = r.err.splitlines()
@@ -54,7 +55,10 @@ def test_configuration_error_exits_2_with_one_line(cli: Cli, isolated_env: Path)
     config = isolated_env / ".config" / "pgiam" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text("[services.x]\nhost = 'h'\n")
-    r = cli("--quiet", "refresh")
+    r = cli("--quiet", "refresh")  # one invalid service: it fails (exit 1), reported in one line
+    assert r.code == 1 and r.out == "" and len(r.err.splitlines()) == 1 and r.err.startswith("pgiam: error: x: ")
+    config.write_text("[services.x\nhost = 'h'\n")
+    r = cli("--quiet", "refresh")  # a file that cannot be parsed at all: exit 2
     assert r.code == 2 and r.out == "" and len(r.err.splitlines()) == 1 and r.err.startswith("pgiam: error: ")
     r = cli("refresh", "--quiet", "nosuchflag", "--bogus")
     assert r.code == 2 and r.out == "" and len(r.err.splitlines()) == 1

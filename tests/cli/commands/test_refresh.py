@@ -13,7 +13,7 @@ from pgiam.flow import state
 from pgiam.flow.desired import pgpass_key
 from pgiam.libpq import pgpass
 from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
-from tests.helpers_fs import temp_files
+from tests.helpers_fs import claim, temp_files
 
 HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"
 PAST = 1_000_000_000  # an mtime far in the past
@@ -64,7 +64,7 @@ def test_one_failing_service_exit_1_others_written(cli: Cli, isolated_env: Path)
     assert set(tokens(isolated_env)) == {"alice", "carol"}
     text = (isolated_env / ".pg_service.conf").read_text()
     assert "[a]\n" in text and "[c]\n" in text and "[b]" not in text
-    saved = state.load(files(isolated_env)["state"])
+    saved = state.load(files(isolated_env)["state"]).services
     assert saved["b"].last_error is not None and "no-such-profile" in saved["b"].last_error
     assert saved["a"].last_error is None and saved["a"].token_sha256 == state.token_hash(tokens(isolated_env)["alice"])
 
@@ -77,7 +77,7 @@ def test_refresh_name_touches_only_that_service(cli: Cli, isolated_env: Path) ->
     assert set(tokens(isolated_env)) == {"bob"}
     text = (isolated_env / ".pg_service.conf").read_text()
     assert "[b]\n" in text and "[a]" not in text
-    assert set(state.load(files(isolated_env)["state"])) == {"b"}
+    assert set(state.load(files(isolated_env)["state"]).services) == {"b"}
 
 
 def test_unknown_name_exit_2_nothing_written(cli: Cli, isolated_env: Path) -> None:
@@ -117,6 +117,7 @@ def _plant(home: Path, user: str, age: int) -> str:
                      secret_key=TEST_SECRET, session_token=None, now=signed)
     p = home / ".pgpass"
     p.write_bytes(pgpass.upsert(p.read_bytes(), pgpass_key(svc, user), token))
+    claim(files(home)["state"], token)
     return token
 
 
@@ -154,7 +155,7 @@ def test_recorded_credential_expiry_caps_the_token(cli: Cli, isolated_env: Path)
         token_sha256=state.token_hash(token), expires_at=iso(soon))})
     r = cli("refresh")
     assert r.code == 0 and r.out.startswith("a: refreshed"), r
-    recorded = state.load(files(isolated_env)["state"])["a"].expires_at
+    recorded = state.load(files(isolated_env)["state"]).services["a"].expires_at
     assert recorded is not None and recorded > iso(soon + timedelta(seconds=600))  # the new token's own expiry
 
 
@@ -175,12 +176,13 @@ def test_foreign_stanza_refused_unless_force(cli: Cli, isolated_env: Path) -> No
     svcfile = isolated_env / ".pg_service.conf"
     svcfile.write_text(FOREIGN)
     r = cli("refresh")
-    assert r.code == 2
-    assert r.err.count("\n") == 1 and "[a] stanza that pgiam did not write" in r.err and "--force" in r.err
+    assert r.code == 1
+    assert r.err.count("\n") == 1 and "[a] in the service file was not written by pgiam" in r.err
+    assert "--force" in r.err
     assert set(tokens(isolated_env)) == {"bob"}  # the other service is still refreshed
     text = svcfile.read_text()
     assert text.startswith(FOREIGN) and "[b]\n" in text
-    assert cli("refresh", "a").code == 2 and svcfile.read_text() == text
+    assert cli("refresh", "a").code == 1 and svcfile.read_text() == text
 
     r = cli("refresh", "--force", "a")
     assert r.code == 0, r.err
@@ -190,9 +192,9 @@ def test_foreign_stanza_refused_unless_force(cli: Cli, isolated_env: Path) -> No
     assert set(tokens(isolated_env)) == {"alice", "bob"}
 
 
-def test_config_error_is_exit_2_nothing_written(cli: Cli, isolated_env: Path) -> None:
+def test_invalid_service_is_exit_1_and_nothing_of_it_written(cli: Cli, isolated_env: Path) -> None:
     cli.static_keys()
     config(isolated_env, ("a", "alice"), extra='sslmode = "prefer"')
     r = cli("refresh")
-    assert r.code == 2 and "key 'sslmode'" in r.err
+    assert r.code == 1 and "key 'sslmode'" in r.err and r.err.count("\n") == 1
     assert not (isolated_env / ".pgpass").exists()

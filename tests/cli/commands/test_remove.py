@@ -43,7 +43,7 @@ def test_remove_undoes_add_exactly(cli: Cli, isolated_env: Path) -> None:
                      f"{paths(isolated_env)[2]}\n")
     assert snapshot(isolated_env) == before
     saved = state.load(isolated_env / ".local" / "state" / "pgiam" / "state.json")
-    assert set(saved) == {"dev"}
+    assert set(saved.services) == {"dev"}
     assert cli("refresh").out == ""  # dev is untouched and still fresh
 
 

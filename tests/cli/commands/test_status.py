@@ -18,7 +18,10 @@ BASE_KEYS = ["name", "host", "port", "user", "dbname", "expires_at", "state"]
 def setup(cli: Cli) -> None:
     cli.static_keys()
     assert cli("add", "prod", "--host", HOST, "--user", "alice").code == 0
-    assert cli("add", "dev", "--host", HOST, "--user", "bob", "--profile", "nosuch").code == 1
+    cfg = cli.home / ".config" / "pgiam" / "config.toml"
+    with cfg.open("a") as f:  # (`add` saves nothing for a service whose token it cannot get)
+        f.write(f'\n[services.dev]\nhost = "{HOST}"\nuser = "bob"\nprofile = "nosuch"\n')
+    assert cli("refresh").code == 1
 
 
 def test_json_keeps_exactly_the_documented_keys(cli: Cli) -> None:

@@ -1,0 +1,202 @@
+"""The new contents of pgpass, the service file and the state, from a plan and the tokens issued.
+
+Pure: every function takes the current bytes (as read under the file's lock) and returns new bytes,
+so the writer can redo the edit on whatever another writer left there.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pgiam.errors import PgiamError
+from pgiam.flow import desired
+from pgiam.flow.plan import Plan, key_id, key_of
+from pgiam.flow.state import EntryRecord, ServiceState, StanzaRecord, State, token_hash
+from pgiam.libpq import bulk, pgpass, servicefile
+from pgiam.libpq.rules import SERVICE_LINE_MAX
+from pgiam.providers.base import Token
+
+
+@dataclass
+class Edits:
+    """What a reconcile writes, derived once from the plan and the tokens."""
+
+    plan: Plan
+    tokens: dict[str, Token]  # key id -> token
+    config_id: str
+    pgpass_id: str
+    service_id: str
+    now: datetime
+    failed: dict[str, PgiamError] = field(default_factory=dict)  # service name -> why (set while issuing)
+    warnings: list[str] = field(default_factory=list)
+
+    def writes(self) -> list[tuple[str, str]]:
+        """(service name, key id) of the verdicts whose new token goes into pgpass."""
+        out = []
+        for v in self.plan.verdicts:
+            kid = key_id(v.key)
+            if v.error is None and v.renew and v.svc.name not in self.failed and kid in self.tokens:
+                out.append((v.svc.name, kid))
+        return out
+
+    # ------------------------------------------------------------------ pgpass
+
+    def pgpass(self, data: bytes | None) -> bytes | None:
+        text = data or b""
+        items: dict[str, tuple[pgpass.Key, str]] = {}
+        for _, kid in self.writes():
+            items[kid] = (key_of(kid), self.tokens[kid].value)
+        if items:
+            text = bulk.pgpass_upsert_all(text, list(items.values()))
+        for kid, rec in self.plan.drop_entries:
+            if any(c != self.config_id for c, _ in rec.owners):
+                continue  # another config's services still need it
+            text = _drop_line(text, key_of(kid), rec)
+        return text if text else (None if data else data)
+
+    # ------------------------------------------------------------------ service file
+
+    def services(self, data: bytes | None, line_max: int = SERVICE_LINE_MAX) -> bytes | None:
+        text = data or b""
+        self.warnings.clear()
+        index = bulk.ServiceIndex(text)
+        written: list[str] = []
+        for v in self.plan.verdicts:
+            if v.error is not None or v.stanza is None or v.svc.name in self.failed:
+                continue
+            name = v.svc.name
+            if v.renew and key_id(v.key) not in self.tokens:
+                continue  # no token: leave its stanza as it is
+            force = v.take_stanza or index.is_managed(name) is not None
+            if index.unchanged_by_upsert(name, v.stanza, force) and not _unreachable(text, name, line_max):
+                continue
+            try:
+                text, warns = servicefile.upsert(text, name, v.stanza, force=force)
+            except PgiamError as e:
+                self.failed[name] = e
+                continue
+            self.warnings.extend(warns)
+            written.append(name)
+        for name in written:
+            if _unreachable(text, name, line_max):
+                text = servicefile.move_to_top(text, name)
+        for name, srec in self.plan.drop_stanzas:
+            current = servicefile.section_text(text, name)
+            if current is None:
+                continue
+            if srec.displaced is not None:
+                text = servicefile.replace_section(text, name, srec.displaced.encode("latin-1"))
+            else:
+                text = servicefile.remove(text, name, force=True)
+        return text if text else (None if data else data)
+
+    # ------------------------------------------------------------------ state
+
+    def state(self, st: State, *, final: bool, pgpass_before: bytes | None, services_before: bytes | None) -> State:
+        """The state to record: before the files are written (final=False) it claims the new lines and
+        stanzas while keeping the old claims; after (final=True) it drops what is gone."""
+        st = copy.deepcopy(st)
+        entries = st.entries.setdefault(self.pgpass_id, {})
+        stanzas = st.stanzas.setdefault(self.service_id, {})
+        written = dict(self.writes())
+        pindex = bulk.PgpassIndex(pgpass_before or b"")
+        owners: dict[str, list[tuple[str, str]]] = {}
+        for v in self.plan.verdicts:
+            if v.error is None and v.svc.name not in self.failed:
+                owners.setdefault(key_id(v.key), []).append((self.config_id, v.svc.name))
+        for kid, names in owners.items():
+            rec = entries.get(kid)
+            token = self.tokens.get(kid) if kid in written.values() else None
+            if rec is None and token is None:
+                continue  # (nothing of ours there)
+            if rec is None:
+                rec = entries[kid] = EntryRecord()
+            others = [o for o in rec.owners if o[0] != self.config_id]
+            mine = [o for o in rec.owners if o[0] == self.config_id and o not in names]
+            rec.owners = others + names + ([] if final else mine)
+            v0 = next(v for v in self.plan.verdicts if key_id(v.key) == kid)
+            rec.signer = desired.signer(v0.svc)
+            if token is not None:
+                h = token_hash(token.value)
+                rec.hashes = [h] if final else [*rec.hashes, h]
+                if v0.take_line or any(v.take_line for v in self.plan.verdicts if key_id(v.key) == kid):
+                    found = pindex.find(key_of(kid))
+                    if found is not None and rec.displaced is None:
+                        rec.displaced = pindex.raw(found[0]).decode("latin-1")
+        for v in self.plan.verdicts:
+            if v.error is None and v.svc.name not in self.failed and v.stanza is not None:
+                srec = stanzas.get(v.svc.name)
+                if srec is None:
+                    srec = stanzas[v.svc.name] = StanzaRecord((self.config_id, v.svc.name))
+                if v.take_stanza and srec.displaced is None and services_before:
+                    old = servicefile.section_text(services_before, v.svc.name)
+                    srec.displaced = old.decode("latin-1") if old is not None else None
+            elif v.error is None and v.svc.name not in self.failed and v.svc.name not in stanzas:
+                stanzas[v.svc.name] = StanzaRecord((self.config_id, v.svc.name))
+        if final:
+            for kid, _rec in self.plan.drop_entries:
+                live = entries.get(kid)
+                if live is None:
+                    continue
+                live.owners = [o for o in live.owners if o[0] != self.config_id]
+                if not live.owners:
+                    del entries[kid]
+            for name, _ in self.plan.drop_stanzas:
+                stanzas.pop(name, None)
+                st.services.pop(name, None)
+            for name in self.plan.gone:
+                st.services.pop(name, None)
+            self._record_services(st)
+        for path in [p for p, e in st.entries.items() if not e]:
+            del st.entries[path]
+        for path in [p for p, s in st.stanzas.items() if not s]:
+            del st.stanzas[path]
+        return st
+
+    def _record_services(self, st: State) -> None:
+        from pgiam.aws import tokeninfo
+
+        written = dict(self.writes())
+        for v in self.plan.verdicts:
+            name = v.svc.name
+            prev = st.services.get(name, ServiceState())
+            err = v.error or self.failed.get(name)
+            if err is not None:
+                prev.last_error = f"{tokeninfo.iso(self.now)} {err}"
+                st.services[name] = prev
+            elif name in written:
+                tok = self.tokens[written[name]]
+                st.services[name] = ServiceState(
+                    last_refresh=tokeninfo.iso(self.now), last_error=None, token_sha256=token_hash(tok.value),
+                    expires_at=tokeninfo.iso(tok.expires_at), credential_source=tok.source,
+                )
+            elif name in st.services and v.error is None:
+                st.services[name].last_error = None
+
+
+def _unreachable(data: bytes, name: str, line_max: int) -> bool:
+    from pgiam.flow.plan import _unreachable as find
+
+    return find(data, name, line_max) is not None
+
+
+def _drop_line(data: bytes, key: pgpass.Key, rec: EntryRecord) -> bytes:
+    """Remove pgiam's line for the key (only if it still holds a password pgiam wrote), or put back the
+    user's line it displaced, in its place."""
+    index = bulk.PgpassIndex(data)
+    found = index.find(key)
+    if found is None or token_hash(found[1]) not in rec.hashes:
+        return data
+    lines = pgpass.parse(data)
+    raws = [line.raw for line in lines]
+    idx = found[0]
+    if rec.displaced is not None:
+        back = rec.displaced.encode("latin-1")
+        if raws[idx].endswith(b"\n") and not back.endswith(b"\n"):
+            back += raws[idx][len(raws[idx].rstrip(b"\r\n")):]
+        raws[idx] = back
+    else:
+        del raws[idx]
+    return b"".join(raws)
