@@ -13,6 +13,7 @@ import pytest
 from pgiam.aws import rds
 from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
 from tests.e2e_helpers import add_args, prepare, psql_service
+from tests.helpers_fs import claim
 from tests.pg.rig import Rig
 
 pytestmark = pytest.mark.pg
@@ -68,6 +69,7 @@ def test_expired_token_is_detected_and_replaced(rig: Rig, cli: Cli, isolated_env
     pgpass = isolated_env / ".pgpass"
     fresh = pgpass_token(isolated_env, rig.host)
     pgpass.write_text(pgpass.read_text().replace(fresh.replace(":", "\\:"), old.replace(":", "\\:")))
+    claim(isolated_env / ".local" / "state" / "pgiam" / "state.json", old)  # as if pgiam had written it
     assert psql_service(rig, isolated_env, "demo").returncode != 0  # the verifier refuses it
     assert rig.verifier_events()[-1].reason.startswith("expired") or "expired" in rig.verifier_events()[-1].reason
     st = cli("status", "--json")

@@ -210,14 +210,14 @@ def test_user_mismatch_names_the_right_user(cli: Cli, isolated_env: Path, stub: 
     cli.env["PGIAM_LIBPQ_VERSION"] = "16.2"
     config(isolated_env, f'[services.wg]\nhost = "{WG_HOST}"\nuser = "alice"\n')
     r = cli("refresh")
-    assert r.code == 2 and 'set `user = "IAMR:analyst"`' in r.err
+    assert r.code == 1 and 'set `user = "IAMR:analyst"`' in r.err
     assert not (isolated_env / ".pgpass").exists()
 
 
 def test_config_rules(cli: Cli, isolated_env: Path) -> None:
     config(isolated_env, f'[services.wg]\nhost = "{WG_HOST}"\nuser = "IAMR:a"\ndb_groups = ["x"]\n')
-    r = cli("status")
-    assert r.code == 2 and "db_groups" in r.err
+    r = cli("refresh")
+    assert r.code == 1 and "db_groups" in r.err
     config(isolated_env, f'[services.wg]\nhost = "{WG_HOST}"\nuser = "IAMR:a"\ntoken_lifetime = 600\n')
-    r = cli("status")
-    assert r.code == 2 and "900 to 3600" in r.err
+    r = cli("refresh")
+    assert r.code == 1 and "900 to 3600" in r.err

@@ -168,7 +168,7 @@ def test_config_value_with_newline_or_nul(cli: Cli, isolated_env: Path, key: str
     pgpass.chmod(0o600)
     before = snapshot(isolated_env)
     r = cli("refresh")
-    one_line_error(r, 2, key)
+    one_line_error(r, 1, key)  # the invalid service fails; nothing is written
     assert snapshot(isolated_env) == before
 
 

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from pgiam.libpq import pgpass as pgpass_engine
 from tests.conftest import Cli
 from tests.e2e_helpers import add_args, prepare
 from tests.pg.rig import Rig
@@ -104,7 +105,12 @@ def test_generated_names_reach_the_server_with_exactly_pgiams_token(
         key = (rig.host, str(rig.port), dbname, user)
         with open(pgpass, "ab") as fh:
             fh.write(decoy_line(key))
-        r = cli(*add_args(rig, name, user, dbname))
+        # a decoy that spells the key exactly is the user's line for that connection: taken only by force
+        literal = pgpass_engine.find(pgpass.read_bytes(), pgpass_engine.Key(*key)) is not None
+        if literal:
+            r = cli(*add_args(rig, name, user, dbname))
+            assert r.code == 2 and "--force" in r.err, r.err
+        r = cli(*add_args(rig, name, user, dbname), *(["--force"] if literal else []))
         assert r.code == 0, r.err
         token = token_written(pgpass, key)
         before = len(rig.verifier_events())
@@ -115,7 +121,8 @@ def test_generated_names_reach_the_server_with_exactly_pgiams_token(
         assert [e.accepted for e in events] == [True], [e.reason for e in events]
         assert events[0].role == user
         assert events[0].password_sha256 == hashlib.sha256(token.encode()).hexdigest()
-        assert DECOY_PASSWORD.encode() in pgpass.read_bytes()  # the decoy stays; pgiam's line precedes it
+        if not literal:
+            assert DECOY_PASSWORD.encode() in pgpass.read_bytes()  # the decoy stays; pgiam's line precedes it
 
     check()
     assert any(":" in d and "\\" in d for d, _ in tried) and any(":" in u and "\\" in u for _, u in tried)

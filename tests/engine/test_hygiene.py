@@ -47,11 +47,15 @@ def test_existing_over_long_line_elsewhere_is_reported(cli: Cli, isolated_env: P
     services.write_bytes(original)
     code, _, err = add(cli, "after")
     assert code == 0, err
-    notes = [ln for ln in err.splitlines() if "line 3 is" in ln]
+    notes = [ln for ln in err.splitlines() if "is 1123 bytes long" in ln]
     assert len(notes) == 1 and "1021" in notes[0] and str(services) in notes[0], err
-    assert services.read_bytes().startswith(original)  # reported, not "fixed" behind the user's back
+    # the new stanza goes where libpq reaches it: before the user's over-long line, which stays as it is
+    text = services.read_bytes()
+    assert text.startswith(b"[after]\n") and text.endswith(b"\n" + original)
+    r = cli("refresh")
+    assert r.code == 0 and services.read_bytes() == text
     doc = cli("doctor", "--json")
-    assert "line 3 is" in doc.out
+    assert "line 11 is 1123 bytes" in doc.out
 
 
 def test_service_and_servicefile_keys_refused(cli: Cli, isolated_env: Path) -> None:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from pgiam.config.model import Service
 from pgiam.flow.desired import pgpass_key, stanza_params
-from pgiam.libpq.rules import JDBC_KEYS
 from pgiam.libpq.pgpass import Key
+from pgiam.libpq.rules import JDBC_KEYS
 
 HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"
 FULL = Service(

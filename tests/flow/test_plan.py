@@ -13,11 +13,11 @@ from pgiam.aws.tokeninfo import iso
 from pgiam.config.model import Service, build_services
 from pgiam.errors import PgiamError
 from pgiam.flow import state
-from pgiam.flow.desired import db_user, pgpass_key
+from pgiam.flow.desired import db_user, pgpass_key, stanza_params
 from pgiam.flow.lifecycle import Action, Outcome, exit_code
 from pgiam.flow.plan import Actual, Health, Verdict, inspect, key_id
 from pgiam.flow.plan import token_expiry as _token_expiry
-from pgiam.libpq import pgpass
+from pgiam.libpq import pgpass, servicefile
 from tests.conftest import TEST_KEY_ID, TEST_SECRET
 
 HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"
@@ -178,7 +178,8 @@ def test_a_shadowing_line_before_ours_is_not_fresh() -> None:
 
 def test_a_stanza_behind_an_over_long_line_is_rewritten() -> None:
     long = b"# " + b"x" * 1100 + b"\n"
-    cur = current(SVC, stored(SVC, sign(NOW)), None, NOW, services=b"[other]\n" + long + b"[prod]\n")
+    ours, _ = servicefile.upsert(b"", "prod", stanza_params(SVC, passfile=None))
+    cur = current(SVC, stored(SVC, sign(NOW)), None, NOW, services=b"[other]\n" + long + ours)
     assert cur.stanza is not None and "over-long line 2" in cur.reason
 
 

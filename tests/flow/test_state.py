@@ -1,4 +1,4 @@
-"""State file: round trip, tolerance of corrupt or foreign content, merge under the lock, 0600."""
+"""State file: round trip, tolerance of corrupt or foreign content, version 1 files, merge under the lock, 0600."""
 
 from __future__ import annotations
 
@@ -12,71 +12,92 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgiam.flow import state
-from pgiam.flow.state import ServiceState
+from pgiam.flow.state import EntryRecord, ServiceState, StanzaRecord, State
 
 FULL = ServiceState(last_refresh="2026-01-02T03:04:05Z", last_error="2026-01-02T03:04:05Z boom: 'x'",
                     token_sha256="ab" * 32, expires_at="2026-01-02T03:19:05Z", credential_source="env")
 
 
+def svc_only(services: dict[str, ServiceState]) -> State:
+    return State(services=dict(services))
+
+
 def test_dump_parse_round_trip() -> None:
-    states = {"prod": FULL, "dev": ServiceState(), "ünï.cödé": ServiceState(last_error='a "quoted"\nline')}
-    data = state.dump(states)
-    assert state.parse(data) == states
+    s = State(
+        services={"prod": FULL, "dev": ServiceState(), "ünï.cödé": ServiceState(last_error='a "quoted"\nline')},
+        entries={"/home/a/.pgpass": {'["h", "5432", "db", "u"]': EntryRecord(
+            owners=[("/c.toml", "prod"), ("/c.toml", "prod2")], signer="rds|||h|5432|||||", hashes=["ab" * 32],
+            displaced="h:5432:db:u:old\r\n\xff")}},
+        stanzas={"/home/a/.pg_service.conf": {"prod": StanzaRecord(("/c.toml", "prod"), "[prod]\nhost=x\n")}},
+    )
+    data = state.dump(s)
+    assert state.parse(data) == s
     doc = json.loads(data)
-    assert doc["version"] == 1 and list(doc["services"]) == sorted(states)
+    assert doc["version"] == 2 and list(doc["services"]) == sorted(s.services)
     assert doc["services"]["prod"] == {
         "credential_source": "env", "expires_at": "2026-01-02T03:19:05Z", "last_error": FULL.last_error,
         "last_refresh": "2026-01-02T03:04:05Z", "token_sha256": "ab" * 32,
     }
 
 
+def test_a_version_1_file_is_read() -> None:
+    v1 = json.dumps({"services": {"prod": {"token_sha256": "ab" * 32}}, "version": 1}).encode()
+    assert state.parse(v1) == svc_only({"prod": ServiceState(token_sha256="ab" * 32)})
+
+
 def test_empty_state_round_trip() -> None:
-    assert state.parse(state.dump({})) == {}
-    assert json.loads(state.dump({})) == {"services": {}, "version": 1}
+    assert state.parse(state.dump(State())) == State()
+    assert json.loads(state.dump(State())) == {"entries": {}, "services": {}, "stanzas": {}, "version": 2}
 
 
 optional = st.none() | st.text(max_size=20)
 entries = st.builds(ServiceState, last_refresh=optional, last_error=optional, token_sha256=optional,
                     expires_at=optional, credential_source=optional)
+records = st.builds(EntryRecord, owners=st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), max_size=3),
+                    signer=st.text(max_size=10), hashes=st.lists(st.text(max_size=8), max_size=3),
+                    displaced=st.none() | st.text(max_size=10))
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=10), entries, max_size=5))
-def test_generated_round_trip(states: dict[str, ServiceState]) -> None:
-    assert state.parse(state.dump(states)) == states
+@given(st.dictionaries(st.text(min_size=1, max_size=10), entries, max_size=5),
+       st.dictionaries(st.text(min_size=1, max_size=5), st.dictionaries(st.text(max_size=8), records, min_size=1,
+                                                                          max_size=3), max_size=2))
+def test_generated_round_trip(services: dict[str, ServiceState], recs: dict[str, dict[str, EntryRecord]]) -> None:
+    s = State(services=services, entries=recs)
+    assert state.parse(state.dump(s)) == s
 
 
 @pytest.mark.parametrize(
     "data",
     [None, b"", b"{", b"\xff\xfe", b"[]", b"null", b'"x"', b'{"services": []}', b'{"services": "x"}',
-     b'{"version": 1}'],
+     b'{"version": 1}', b'{"entries": [], "stanzas": "x"}', b'{"entries": {"p": {"k": "x"}}}'],
 )
 def test_corrupt_or_foreign_is_empty(data: bytes | None) -> None:
-    assert state.parse(data) == {}
+    assert state.parse(data) == State()
 
 
 def test_bad_entries_and_fields_are_dropped() -> None:
     data = json.dumps({"services": {
         "a": "not a dict", "b": {"last_refresh": 5, "expires_at": "2026-01-01T00:00:00Z", "future_field": "x"},
-    }}).encode()
-    assert state.parse(data) == {"b": ServiceState(expires_at="2026-01-01T00:00:00Z")}
+    }, "stanzas": {"s": {"x": {"owner": "not a pair"}}}}).encode()
+    assert state.parse(data) == svc_only({"b": ServiceState(expires_at="2026-01-01T00:00:00Z")})
 
 
 def test_load_tolerates_missing_and_corrupt_files(tmp_path: Path) -> None:
     p = tmp_path / "state.json"
-    assert state.load(p) == {}
+    assert state.load(p) == State()
     p.write_bytes(b"\x00garbage{")
-    assert state.load(p) == {}
+    assert state.load(p) == State()
     state.update(p, {"a": FULL})  # and a corrupt file is replaced by a good one
-    assert state.load(p) == {"a": FULL}
+    assert state.load(p) == svc_only({"a": FULL})
 
 
 def test_update_merges_and_removes(tmp_path: Path) -> None:
     p = tmp_path / "sub" / "state.json"
     state.update(p, {"a": FULL, "b": ServiceState(last_error="x")})
     state.update(p, {"b": ServiceState(last_refresh="r")})
-    assert state.load(p) == {"a": FULL, "b": ServiceState(last_refresh="r")}
+    assert state.load(p) == svc_only({"a": FULL, "b": ServiceState(last_refresh="r")})
     state.update(p, {}, removed=("a", "nonexistent"))
-    assert state.load(p) == {"b": ServiceState(last_refresh="r")}
+    assert state.load(p) == svc_only({"b": ServiceState(last_refresh="r")})
     if os.name == "posix":
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
 

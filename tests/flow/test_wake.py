@@ -13,6 +13,7 @@ from pgiam.aws import rds, tokeninfo
 from pgiam.libpq import pgpass
 from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
 from tests.e2e_helpers import add_args, prepare, psql_service
+from tests.helpers_fs import claim
 from tests.pg.rig import Rig
 
 HOST = "mydb.abc123.us-east-1.rds.amazonaws.com"
@@ -32,10 +33,12 @@ def stale(host: str, port: int, user: str, hours: int = 10) -> str:
 
 
 def put_stale_tokens(home: Path, entries: list[tuple[pgpass.Key, str]]) -> None:
+    """Put tokens signed hours ago in place of pgiam's lines, as a laptop that slept finds them."""
     path = home / ".pgpass"
     data = path.read_bytes()
     for key, token in entries:
         data = pgpass.upsert(data, key, token)
+        claim(home / ".local" / "state" / "pgiam" / "state.json", token)
     path.write_bytes(data)
 
 

@@ -95,7 +95,14 @@ def test_index_find_equals_find(data: bytes, key: Key) -> None:
     if b"\0" in data:
         data = data.replace(b"\0", b"")
     assert bulk.PgpassIndex(data).find(key) == pgpass.find(data, key)
-    assert bulk.pgpass_find(data, key) == pgpass.find(data, key)
+
+
+@SETTINGS
+@given(pgpass_text_st(), key_st)
+def test_index_chosen_equals_libpq_lookup(data: bytes, key: Key) -> None:
+    """The line libpq picks for the key's connection, from the index, is the reference lookup's."""
+    found = pgpass.lookup(data, *key.fields())
+    assert bulk.PgpassIndex(data).chosen(key) == (None if found is None else found[0])
 
 
 # --------------------------------------------------------------------------- service file
@@ -158,4 +165,5 @@ def test_many_services_are_linear(n: int) -> None:
     data = b"".join(pgpass.format_line(k, "old") for k in keys)
     out = bulk.pgpass_upsert_all(data, [(k, "new") for k in keys])
     assert out == data.replace(b":old\n", b":new\n")
-    assert all(bulk.pgpass_find(out, k) is not None for k in keys)
+    index = bulk.PgpassIndex(out)
+    assert all(index.find(k) is not None for k in keys)

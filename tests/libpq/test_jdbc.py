@@ -14,9 +14,9 @@ import pytest
 
 from pgiam.config import model as config
 from pgiam.flow.desired import pgpass_key, stanza_params
-from pgiam.libpq.rules import JDBC_KEYS
 from pgiam.libpq import pgpass
 from pgiam.libpq import rules as libpq_rules
+from pgiam.libpq.rules import JDBC_KEYS
 from tests.conftest import Cli
 
 HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"

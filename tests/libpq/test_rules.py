@@ -235,7 +235,7 @@ def test_stanza_key_unknown_to_local_libpq_fails_before_writing(cli: Cli, isolat
     cli.static_keys()
     _config(isolated_env, 'libpq = { sslnegotiation = "direct" }\n')
     r = cli("refresh", env={"PGIAM_LIBPQ_VERSION": "16.4"})
-    assert r.code == 2, r.err
+    assert r.code == 1, r.err
     assert "sslnegotiation (needs libpq 17)" in r.err and ".pg_service.conf" in r.err
     assert not (isolated_env / ".pgpass").exists()
     assert not (isolated_env / ".pg_service.conf").exists()
@@ -248,7 +248,7 @@ def test_sslrootcert_system_refused_on_libpq_15(cli: Cli, isolated_env: Path) ->
     cli.static_keys()
     _config(isolated_env, 'sslrootcert = "system"\n')
     r = cli("refresh", env={"PGIAM_LIBPQ_VERSION": "15.18"})
-    assert r.code == 2 and "sslrootcert=system in [demo] needs libpq 16" in r.err, r.err
+    assert r.code == 1 and "sslrootcert=system in [demo] needs libpq 16" in r.err, r.err
     assert not (isolated_env / ".pgpass").exists()
     r = cli("refresh", env={"PGIAM_LIBPQ_VERSION": "16.0"})
     assert r.code == 0, r.err
