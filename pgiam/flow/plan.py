@@ -31,6 +31,11 @@ FUTURE_SKEW = timedelta(seconds=60)
 MARGIN = timedelta(seconds=60)
 
 
+def due(expires_at: datetime, now: datetime, refresh_before: int) -> bool:
+    """Whether a token that expires at ``expires_at`` is renewed by a run at ``now``."""
+    return expires_at - now <= timedelta(seconds=refresh_before) + MARGIN
+
+
 class Health(str, enum.Enum):
     """A service's token as libpq would meet it now."""
 
@@ -204,7 +209,7 @@ def inspect(
                 left = expires - now
                 v.expires_at = expires
                 v.health = Health.EXPIRING if left <= timedelta(seconds=svc.refresh_before) else Health.FRESH
-                v.renew = left <= timedelta(seconds=svc.refresh_before) + MARGIN
+                v.renew = due(expires, now, svc.refresh_before)
                 v.reason = "expiring" if v.renew else ""
     want = desired.stanza(svc, passfile, bundle)
     srec = act.stanzas.get(svc.name)
