@@ -25,7 +25,7 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
-from pgiam import notices
+from pgiam import output
 from pgiam.errors import FileSafetyError
 
 if TYPE_CHECKING:
@@ -482,10 +482,7 @@ def _lock(lock_path: str, timeout: float) -> Callable[[], None]:
 def _filelock(lock_path: str, timeout: float) -> Callable[[], None]:  # pragma: no cover - Windows
     import filelock
 
-    try:
-        lock = filelock.FileLock(lock_path, timeout=timeout, mode=0o600)
-    except TypeError:  # filelock < 3.10 has no `mode`; we created the file 0600 above
-        lock = filelock.FileLock(lock_path, timeout=timeout)
+    lock = filelock.FileLock(lock_path, timeout=timeout, mode=0o600)
     try:
         lock.acquire()
     except filelock.Timeout as exc:
@@ -494,7 +491,7 @@ def _filelock(lock_path: str, timeout: float) -> Callable[[], None]:  # pragma: 
 
 
 def _warn_mode(shown: str, old_st: os.stat_result) -> None:
-    notices.warn(
+    output.warn(
         f"{shown} had mode {stat.S_IMODE(old_st.st_mode):04o}; fixed to 0600 "
         "(libpq ignores a password file readable by group or others)"
     )

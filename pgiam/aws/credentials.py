@@ -32,9 +32,9 @@ def _session(profile: str | None) -> Any:
 
     import botocore.session
 
-    from pgiam import notices
+    from pgiam import output
 
-    notices.route_logging()
+    output.route_logging()
     # pgiam reports each failure once, in one line; botocore's own warnings would only repeat it
     logging.getLogger("botocore").setLevel(logging.ERROR)
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pgiam import notices
+from pgiam import output
 from pgiam.aws import sigv4
 from pgiam.aws.rds import resolve_region
+from pgiam.config.kinds import KINDS
+from pgiam.config.kinds import lifetime as lifetime_of
 from pgiam.providers.base import Token
 
 if TYPE_CHECKING:
@@ -17,8 +19,6 @@ if TYPE_CHECKING:
     from pgiam.config.model import Service
 
 SERVICE = "dsql"
-DEFAULT_LIFETIME = 900
-MAX_LIFETIME = 604800  # one week
 ADMIN_ROLE = "admin"
 SYSTEM_ROOTCERT_SINCE = (16, 0)  # libpq learned sslrootcert=system in 16
 
@@ -37,7 +37,7 @@ def sign(
     secret_key: str,
     session_token: str | None,
     now: datetime,
-    expires: int = DEFAULT_LIFETIME,
+    expires: int = KINDS["dsql"].lifetime,
 ) -> str:
     """Exactly what botocore's generate_db_connect[_admin]_auth_token returns for the same inputs."""
     return sigv4.presign(
@@ -68,7 +68,7 @@ class DsqlProvider:
     def issue(self, svc: Service, creds: CredentialCache, now: datetime) -> Token:
         region = resolve_region(svc, creds)
         c = creds.get(svc.profile)
-        lifetime = svc.token_lifetime or DEFAULT_LIFETIME
+        lifetime = lifetime_of(svc.kind, svc.token_lifetime)
         value = sign(
             host=svc.sign_host,
             region=region,
@@ -83,7 +83,7 @@ class DsqlProvider:
         if c.expiry is not None and c.expiry < expires:
             expires = c.expiry
         if svc.sslrootcert is None and not _system_rootcert_ok(svc):
-            notices.warn(  # a notice about the stanza: `pgiam token` silences this channel
+            output.warn(  # a notice about the stanza: `pgiam token` silences this channel
                 f"{svc.name}: the local libpq is older than 16 or unknown (no sslrootcert=system), so the stanza "
                 "uses sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full",
                 channel="stanza",

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pgiam.aws import sigv4
+from pgiam.config.kinds import KINDS
 from pgiam.errors import ConfigError
 from pgiam.providers.base import Token
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from pgiam.aws.credentials import CredentialCache
     from pgiam.config.model import Service
 
-LIFETIME = 900  # seconds; fixed by RDS
+LIFETIME = KINDS["rds"].lifetime  # seconds; fixed by RDS
 SERVICE = "rds-db"
 
 

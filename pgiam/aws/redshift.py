@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pgiam.aws.rds import resolve_region
+from pgiam.config import kinds
 from pgiam.config.endpoints import parse_endpoint
 from pgiam.errors import ConfigError, PgiamError
 from pgiam.providers.base import Token
@@ -25,15 +26,11 @@ if TYPE_CHECKING:
     from pgiam.aws.credentials import CredentialCache, Credentials
     from pgiam.config.model import Service
 
-DEFAULT_LIFETIME = 900
-MIN_LIFETIME = 900
-MAX_LIFETIME = 3600
-IDENTITY_PREFIXES = ("IAM:", "IAMR:", "IAMA:")
 
 
 def identity_mapped(user: str) -> bool:
     """True when `user` already is the database name Redshift derives from an IAM identity."""
-    return user.startswith(IDENTITY_PREFIXES)
+    return user.startswith(kinds.REDSHIFT_IDENTITY_PREFIXES)
 
 
 def expected_user(svc: Service) -> str:
@@ -118,7 +115,7 @@ def _check_user(svc: Service, got: str) -> str:
 
 
 def _lifetime(svc: Service) -> int:
-    return svc.token_lifetime or DEFAULT_LIFETIME
+    return kinds.lifetime(svc.kind, svc.token_lifetime)
 
 
 class RedshiftProvider:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pgiam import __version__, notices
+from pgiam import __version__, output
 from pgiam.errors import PgiamError, UsageError
 
 KINDS = ("rds", "dsql", "redshift", "redshift-serverless")
@@ -237,7 +237,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    notices.reset()
+    output.reset()
     try:
         words = sys.argv[1:] if argv is None else list(argv)
         only = verb_of(words)
@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if only is not None and only not in _verbs(parser):
             parser = build_parser()  # an unknown verb: the whole parser says what the choices are
         args = parser.parse_args(words)
-        notices.reset(quiet=bool(args.quiet))
+        output.reset(quiet=bool(args.quiet))
         if args.run_as:
             from pgiam.host.privileges import drop_to
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pgiam.config import kinds
 from pgiam.config.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.errors import ConfigError
 
@@ -23,7 +24,7 @@ else:  # pragma: no cover - exercised on 3.9/3.10
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 LIBPQ_KEY_RE = re.compile(r"^[a-z_]+$")
-KINDS = ("rds", "dsql", "redshift", "redshift-serverless")
+KINDS = kinds.NAMES
 SSLMODES = ("require", "verify-ca", "verify-full")
 DEFAULT_REFRESH_BEFORE = 300
 # Keys the stanza is built from; extra `libpq` keys may not repeat them or smuggle secrets in.
@@ -333,23 +334,20 @@ def _finish(svc: Service, values: Mapping[str, tuple[Path, Any]], anypath: Path)
         )
     if svc.region is None and ep is not None:
         changes["region"] = ep.region
+    table = kinds.KINDS[kind]
     if not svc.dbname:
-        changes["dbname"] = "dev" if kind.startswith("redshift") else "postgres" if kind == "dsql" else svc.user
-    if kind == "dsql" and svc.token_lifetime is not None and svc.token_lifetime > 604800:
-        raise ConfigError(f"{where('token_lifetime')}: DSQL tokens live at most 604800 s (one week)")
-    if kind == "rds" and svc.token_lifetime is not None and svc.token_lifetime != 900:
-        raise ConfigError(f"{where('token_lifetime')}: RDS tokens always live 900 s; remove the key")
-    if kind.startswith("redshift"):
-        if "port" not in values:
-            changes["port"] = 5439
-        if svc.token_lifetime is not None and not 900 <= svc.token_lifetime <= 3600:
-            raise ConfigError(f"{where('token_lifetime')}: Redshift passwords live 900 to 3600 s")
+        changes["dbname"] = table.dbname or svc.user
+    if "port" not in values:
+        changes["port"] = table.port
+    life = svc.token_lifetime
+    if life is not None and not table.min_lifetime <= life <= table.max_lifetime:
+        raise ConfigError(f"{where('token_lifetime')}: {table.lifetime_rule()}")
     if svc.cluster_identifier is not None and kind != "redshift":
         raise ConfigError(f"{where('cluster_identifier')}: only for kind \"redshift\"; remove the key")
     if svc.workgroup is not None and kind != "redshift-serverless":
         raise ConfigError(f"{where('workgroup')}: only for kind \"redshift-serverless\"; remove the key")
     for key in ("db_groups", "auto_create"):
-        mapped = svc.user.startswith(("IAM:", "IAMR:", "IAMA:"))
+        mapped = svc.user.startswith(kinds.REDSHIFT_IDENTITY_PREFIXES)
         if key in values and values[key][1] and (kind != "redshift" or mapped):
             raise ConfigError(
                 f"{where(key)}: only for kind \"redshift\" with a plain database user "

@@ -124,9 +124,6 @@ def _user_dir(p: Platform, kind: str) -> Path:
 
 # --- libpq's view: which file psql will actually read, per platform and libpq version -----------------
 
-LAUNCHD_LABEL = "org.pgiam.refresh"
-
-
 def has_mode_bits(p: Platform) -> bool:
     """Windows has no Unix permission bits: libpq checks none there and pgiam cannot set 0600."""
     return not p.windows
@@ -222,12 +219,3 @@ def _effective(
     return path, ""
 
 
-def launchd_agent_path(p: Platform, label: str = LAUNCHD_LABEL) -> Path:
-    """macOS: where a per-user launchd agent's plist lives."""
-    return p.home / "Library" / "LaunchAgents" / f"{label}.plist"
-
-
-def systemd_user_dir(p: Platform) -> Path:
-    """Linux: where per-user systemd units live ($XDG_CONFIG_HOME/systemd/user)."""
-    base = p.env.get("XDG_CONFIG_HOME", "")
-    return Path(base if posixpath.isabs(base) else p.home / ".config") / "systemd" / "user"

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
 
 from pgiam.config import model as config
 from pgiam.config import paths
-
-
-@dataclass
-class Output:
-    quiet: bool = False
-    verbose: bool = False
-    stdout: TextIO = sys.stdout
-    stderr: TextIO = sys.stderr
-
-    def info(self, line: str) -> None:
-        """A line about a change (hidden under --quiet)."""
-        if not self.quiet:
-            print(line, file=self.stdout, flush=True)
-
-    def detail(self, line: str) -> None:
-        """A line only --verbose shows."""
-        if self.verbose and not self.quiet:
-            print(line, file=self.stdout, flush=True)
-
-    def error(self, line: str) -> None:
-        """One line on stderr, always (also under --quiet)."""
-        print(f"pgiam: error: {line}", file=self.stderr, flush=True)
-
-    def warn(self, line: str) -> None:
-        if not self.quiet:
-            print(f"pgiam: warning: {line}", file=self.stderr, flush=True)
+from pgiam.output import Output
 
 
 @dataclass

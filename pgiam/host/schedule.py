@@ -19,13 +19,13 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pgiam.config import kinds
 from pgiam.config.model import DEFAULT_REFRESH_BEFORE, Service
 from pgiam.errors import UsageError
 
 BACKENDS = ("cron", "systemd", "launchd")
 DEFAULT_EVERY = 300
 MIN_EVERY = 60
-DEFAULT_LIFETIME = 900  # RDS always; DSQL and Redshift unless token_lifetime says otherwise
 
 UNIT = "pgiam-refresh"  # systemd: pgiam-refresh.service + pgiam-refresh.timer
 LABEL = "pgiam.refresh"  # launchd: ~/Library/LaunchAgents/pgiam.refresh.plist
@@ -51,13 +51,13 @@ def parse_every(text: str) -> int:
 
 def lifetime(svc: Service) -> int:
     """How long a token for this service lives."""
-    return svc.token_lifetime or DEFAULT_LIFETIME
+    return kinds.lifetime(svc.kind, svc.token_lifetime)
 
 
 def max_every(services: Iterable[Service]) -> int:
     """The longest interval that still keeps a valid token in place for every service."""
     bounds = [min(svc.refresh_before, lifetime(svc) - 1) for svc in services]
-    return min(bounds) if bounds else min(DEFAULT_REFRESH_BEFORE, DEFAULT_LIFETIME - 1)
+    return min(bounds) if bounds else min(DEFAULT_REFRESH_BEFORE, kinds.KINDS["rds"].lifetime - 1)
 
 
 def check_every(seconds: int, services: Sequence[Service]) -> int:

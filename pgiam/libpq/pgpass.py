@@ -35,12 +35,13 @@ from dataclasses import dataclass
 
 from pgiam.errors import PgiamError, UsageError
 from pgiam.libpq.lines import split_raw as _split_raw
+from pgiam.libpq.rules import OLD_PGPASS_LINE_MAX
 
 WILDCARD = "*"
 DEFAULT_HOST = "localhost"
 DEFAULT_PORT = "5432"
 #: libpq before 13.0 / 12.5 / 11.10 / 10.15 reads lines in 319-byte pieces (newline included).
-OLD_LIBPQ_MAX_LINE = 318
+OLD_LIBPQ_MAX_LINE = OLD_PGPASS_LINE_MAX
 
 _BACKSLASH = 0x5C
 _COLON = 0x3A

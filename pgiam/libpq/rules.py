@@ -33,10 +33,6 @@ _UNLIMITED_LINES: Mapping[tuple[int, int], tuple[int, int]] = {
     (13, 0): (13, 0), (12, 0): (12, 5), (11, 0): (11, 10), (10, 0): (10, 15),
     (9, 6): (9, 620), (9, 5): (9, 524),
 }
-# First release per branch that skips '#' comment lines in pgpass.
-_PGPASS_COMMENTS: Mapping[tuple[int, int], tuple[int, int]] = {
-    (13, 0): (13, 0), (12, 0): (12, 5), (11, 0): (11, 10), (10, 0): (10, 15),
-}
 
 OLD_PGPASS_LINE_MAX = 318  # bytes before the newline that libpq < 13.0/12.5/11.10/10.15 reads whole
 SERVICE_LINE_MAX_OLD = 253  # libpq <= 13
@@ -111,11 +107,6 @@ def pgpass_line_limit_ok(version: tuple[int, int] | None, line_len: int) -> bool
     Unknown versions are given the benefit of the doubt (True).
     """
     return line_len <= OLD_PGPASS_LINE_MAX or unlimited_pgpass_lines(version) is not False
-
-
-def comments_supported(version: tuple[int, int] | None) -> bool | None:
-    """Does this libpq skip '#' lines in pgpass? (Older ones parse them as lines that never match.)"""
-    return None if version is None else _fixed(version, _PGPASS_COMMENTS)
 
 
 def keyword_known(version: tuple[int, int], key: str) -> bool:

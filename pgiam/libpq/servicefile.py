@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 from pgiam.errors import UsageError
 from pgiam.libpq.lines import split_raw as _split_raw
+from pgiam.libpq.rules import SERVICE_LINE_MAX, SERVICE_LINE_MAX_OLD
 
 MARKER_PREFIX = b"# managed by pgiam"
 MARKER = MARKER_PREFIX + b": pgiam rewrites this stanza; change it with pgiam, not here"
 #: libpq 14+ rejects a line whose content (CR included, LF excluded) is longer than this.
-MAX_LINE = 1021
+MAX_LINE = SERVICE_LINE_MAX
 #: libpq 13 and older: the same, with a 256-byte buffer.
-MAX_LINE_OLD = 253
+MAX_LINE_OLD = SERVICE_LINE_MAX_OLD
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _KEY_RE = re.compile(r"[a-z_]+")

@@ -127,7 +127,8 @@ def test_old_libpq_notice_format_quiet_and_token(cli: Cli, isolated_env: Path) -
     r = cli("refresh", "--force")
     assert r.code == 0, r.err
     assert r.err.splitlines() == [
-        "pgiam: dadmin: the local libpq is older than 16 or unknown (no sslrootcert=system), so the stanza uses "
+        "pgiam: warning: dadmin: the local libpq is older than 16 or unknown (no sslrootcert=system), so the "
+        "stanza uses "
         "sslmode=require; set `sslrootcert = PATH` to a CA bundle for verify-full"
     ]
     r = cli("-q", "refresh", "--force")

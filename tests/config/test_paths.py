@@ -17,7 +17,7 @@ import platformdirs.unix
 import platformdirs.windows
 import pytest
 
-from pgiam import atomic, notices
+from pgiam import atomic, output
 from pgiam.config import paths
 from pgiam.config.paths import Platform
 
@@ -161,7 +161,6 @@ def test_macos_dirs_match_platformdirs_macos(tmp_path: Path, monkeypatch: pytest
     assert paths.config_path(ours) == Path(theirs.user_config_dir) / "config.toml"
     assert paths.state_path(ours) == Path(theirs.user_state_dir) / "state.json"
     assert paths.config_path(ours) == tmp_path / "Library" / "Application Support" / "pgiam" / "config.toml"
-    assert paths.launchd_agent_path(ours) == tmp_path / "Library" / "LaunchAgents" / "org.pgiam.refresh.plist"
 
 
 def test_windows_dirs_match_platformdirs_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,18 +231,12 @@ def test_real_unix_dirs_do_not_import_platformdirs(isolated_env: Path) -> None:
                    str(isolated_env / ".local" / "state" / "pgiam" / "state.json"), "False"]
 
 
-def test_systemd_user_dir(tmp_path: Path) -> None:
-    assert paths.systemd_user_dir(linux(tmp_path)) == tmp_path / ".config" / "systemd" / "user"
-    assert paths.systemd_user_dir(linux(tmp_path, XDG_CONFIG_HOME=str(tmp_path / "c"))) == (
-        tmp_path / "c" / "systemd" / "user")
-
-
 # --------------------------------------------------------------------------- no 0600 claims without mode bits
 
 
 def test_no_mode_fix_claimed_without_mode_bits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    notices.reset()
+    output.reset()
     target = tmp_path / "pgpass.conf"
     target.write_bytes(b"a:1:b:c:d\n")
     target.chmod(0o644)  # what st_mode looks like on Windows (0666/0444): no meaning there

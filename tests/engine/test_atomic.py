@@ -22,7 +22,7 @@ import pytest
 if os.name == "nt":  # pragma: no cover
     pytest.skip("POSIX-only: uses fork, SIGKILL, FIFOs and uids", allow_module_level=True)
 
-from pgiam import notices
+from pgiam import output
 from pgiam.atomic import read_file, update_file
 from pgiam.errors import FileSafetyError, PgiamError
 from tests import helpers_fs
@@ -154,14 +154,14 @@ def test_private_file_is_0600_under_umask_000(tmp_path: Path) -> None:
 def test_private_fixes_group_other_bits_with_one_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    notices.reset()
+    output.reset()
     target = tmp_path / ".pgpass"
     target.write_bytes(b"old\n")
     os.chmod(target, 0o644)
     update_file(target, const(b"new\n"), private=True)
     assert mode_of(target) == 0o600
     assert warnings_of(capsys) == [
-        f"pgiam: {target} had mode 0644; fixed to 0600 (libpq ignores a password file readable by group or "
+        f"pgiam: warning: {target} had mode 0644; fixed to 0600 (libpq ignores a password file readable by group or "
         "others)"
     ]
     # Already private: further writes and no-op calls are silent.
@@ -170,16 +170,16 @@ def test_private_fixes_group_other_bits_with_one_warning(
     assert warnings_of(capsys) == []
     # -q (quiet) silences the notice
     os.chmod(target, 0o640)
-    notices.reset(quiet=True)
+    output.reset(quiet=True)
     try:
         update_file(target, const(b"newest\n"), private=True)
     finally:
-        notices.reset()
+        output.reset()
     assert mode_of(target) == 0o600 and warnings_of(capsys) == []
 
 
 def test_no_warning_for_new_or_private_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    notices.reset()
+    output.reset()
     update_file(tmp_path / "p", const(b"a\n"), private=True)
     svc = tmp_path / "svc"
     svc.write_bytes(b"[a]\n")

@@ -85,16 +85,6 @@ def test_unknown_version_is_not_refused() -> None:
     assert rules.pgpass_line_limit_ok(None, 5000)
     assert rules.unknown_stanza_keys(None, ["sslnegotiation", "nonsense"]) == []
     assert rules.supports_sslrootcert_system(None) is None
-    assert rules.comments_supported(None) is None
-
-
-@pytest.mark.parametrize(
-    ("text", "want"),
-    [("13.0", True), ("12.5", True), ("12.4", False), ("11.10", True), ("10.15", True), ("10.14", False),
-     ("9.6.24", False), ("16.1", True)],
-)
-def test_pgpass_comment_lines(text: str, want: bool) -> None:
-    assert rules.comments_supported(parse_version(text)) is want
 
 
 # --------------------------------------------------------------------------- stanza keywords

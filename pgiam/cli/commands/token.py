@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import sys
 
-from pgiam import notices
+from pgiam import output
 from pgiam.aws import tokeninfo
 from pgiam.aws.credentials import CredentialCache
+from pgiam.config import kinds
 from pgiam.config.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.config.model import KINDS, Service
 from pgiam.errors import UsageError
 from pgiam.flow.context import Context
 from pgiam.providers import get_provider
-
-LIFETIMES = {
-    "rds": (900, 900),
-    "dsql": (1, 604800),
-    "redshift": (900, 3600),
-    "redshift-serverless": (900, 3600),
-}
 
 
 def build_service(
@@ -56,7 +50,7 @@ def build_service(
             "drop --region or fix it"
         )
     if expires_in is not None:
-        low, high = LIFETIMES[kind]
+        low, high = kinds.KINDS[kind].min_lifetime, kinds.KINDS[kind].max_lifetime
         if not low <= expires_in <= high:
             span = f"{low}" if low == high else f"{low} to {high}"
             raise UsageError(f"--expires-in: {kind} tokens live {span} seconds, not {expires_in}")
@@ -99,7 +93,7 @@ def run(
         dbname=dbname,
         any_host=any_host,
     )
-    notices.silence("stanza")  # no stanza is written here
+    output.silence("stanza")  # no stanza is written here
     cache = CredentialCache()
     if svc.region is None and not cache.region(profile):
         raise UsageError("cannot tell the AWS region: pass --region or set AWS_REGION")
