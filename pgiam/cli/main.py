@@ -88,7 +88,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--region", help="AWS region (default: from the host name, AWS_REGION or the profile)")
     p.add_argument("--username", required=True, help="database user")
     p.add_argument("--profile", help="AWS profile (default: the default credential chain)")
-    p.add_argument("--kind", choices=("rds", "dsql", "redshift", "redshift-serverless"),
+    p.add_argument("--kind", choices=("rds", "dsql", "redshift", "redshift-serverless", "azure", "cloudsql",
+                                      "alloydb"),
                    help="token source (default: from the host name, else rds)")
     p.add_argument("--expires-in", type=int, metavar="SECONDS",
                    help="token lifetime: DSQL 1-604800 (default 900), Redshift 900-3600")
@@ -111,6 +112,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra libpq keyword for the stanza (repeatable)")
     p.add_argument("--force", action="store_true", help="take over an existing stanza pgiam did not write")
+    p.add_argument("--kind", choices=("rds", "dsql", "redshift", "redshift-serverless", "azure", "cloudsql",
+                                      "alloydb"),
+                   help="token source (default: from the host name: AWS endpoints, *.postgres.database.azure.com)")
 
     p = verb("check-credentials", "preflight: STS GetCallerIdentity once per AWS profile the services use")
     p.add_argument("names", nargs="*", metavar="NAME", help="services whose profiles to check (default: all)")
@@ -189,6 +193,7 @@ def dispatch(args: argparse.Namespace) -> int:
             "region": args.region, "profile": args.profile, "hostaddr": args.hostaddr,
             "local_port": args.local_port, "sslmode": args.sslmode, "sslrootcert": args.sslrootcert,
         }
+        values["kind"] = args.kind
         return add.run(ctx, args.name, values, args.set, args.force)
     if cmd == "remove":
         from pgiam.cli.commands import remove
