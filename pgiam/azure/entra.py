@@ -48,11 +48,19 @@ def _quiet_logging() -> None:
 
 
 def _one_line(e: Exception) -> str:
+    """The SDK's (multi-line) message in one line: each credential tried, with the start of its reason."""
+    import re
+
     text = " ".join(str(e).split())
-    for noise in (" To mitigate this issue, please refer to the troubleshooting guidelines here at "
-                  "https://aka.ms/azsdk/python/identity/defaultazurecredential/troubleshoot.",):
-        text = text.replace(noise, "")
-    return text[:4000]
+    _, sep, tried = text.partition("Attempted credentials:")
+    if not sep:
+        return text[:400]
+    parts = re.split(r"\s*\b([A-Za-z]+Credential): ", " " + tried)
+    attempts = []
+    for name, why in zip(parts[1::2], parts[2::2]):
+        first = re.split(r"(?<=[.!]) ", why.strip(), maxsplit=1)[0]
+        attempts.append(f"{name} ({first[:90].rstrip('.')})")
+    return "tried " + "; ".join(attempts)
 
 
 def fetch() -> Token:
