@@ -181,3 +181,12 @@ def test_not_logged_in_is_one_line_with_the_fix(cli: Cli, isolated_env: Path) ->
     assert r.code == 1
     lines = r.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pgiam: error: ") and "az login" in lines[0], r.err
+
+
+def test_check_credentials_leaves_cloud_services_out(cli: Cli, isolated_env: Path) -> None:
+    """check-credentials is the AWS STS preflight: an Azure-only config asks AWS nothing."""
+    cfg = isolated_env / ".config" / "pgiam" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(f'[services.a]\nhost = "{HOST}"\nuser = "u"\n')
+    r = cli("check-credentials", "--json")
+    assert r.code == 0 and json.loads(r.out) == [], r.out + r.err
