@@ -28,9 +28,6 @@ SCOPES = {
     "alloydb": "https://www.googleapis.com/auth/alloydb.login",
 }
 
-# typical token lifetimes (the real expiry always comes from the token itself)
-NOMINAL_LIFETIME = {"azure": 3600, "cloudsql": 3600, "alloydb": 3600}
-
 LABEL = {"azure": "Azure Database for PostgreSQL", "cloudsql": "Cloud SQL", "alloydb": "AlloyDB"}
 
 SA_SUFFIX = ".gserviceaccount.com"
