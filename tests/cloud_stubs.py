@@ -164,6 +164,12 @@ class GoogleTokenEndpoint:
             self.scopes_seen.append(str(claims.get("scope", "")))
             iss = str(claims.get("iss", ""))
             role = iss[: -len(".gserviceaccount.com")] if iss.endswith(".gserviceaccount.com") else iss
+        elif grant == "urn:ietf:params:oauth:grant-type:token-exchange":  # STS, for external_account
+            email = self.accounts.get(form.get("subject_token", ""))
+            if email is None:
+                return json_reply({"error": "invalid_grant", "error_description": "unknown subject"}, 400)
+            role = email
+            self.scopes_seen.append(form.get("scope", ""))
         else:
             return json_reply({"error": "unsupported_grant_type"}, 400)
         token = "ya29.stand-in." + b64url(secrets.token_bytes(48))
@@ -172,7 +178,8 @@ class GoogleTokenEndpoint:
         if self.on_issue is not None:
             self.on_issue(token, role, exp)
         return json_reply({"access_token": token, "expires_in": self.lifetime, "token_type": "Bearer",
-                           "scope": self.scopes_seen[-1]})
+                           "scope": self.scopes_seen[-1],
+                           "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"})
 
 
 def authorized_user_adc(path: Path, token_uri: str, refresh_token: str) -> Path:
@@ -181,6 +188,21 @@ def authorized_user_adc(path: Path, token_uri: str, refresh_token: str) -> Path:
     path.write_text(json.dumps({
         "type": "authorized_user", "client_id": "stand-in.apps.example", "client_secret": "not-a-secret",
         "refresh_token": refresh_token, "token_uri": token_uri,
+    }))
+    return path
+
+
+def external_account_adc(path: Path, token_url: str, subject_token: str) -> Path:
+    """A workload-identity-federation ADC file: the subject token comes from a file, the STS exchange goes to
+    the local endpoint (no service-account impersonation)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subject = path.with_suffix(".subject")
+    subject.write_text(subject_token)
+    path.write_text(json.dumps({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/q",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": token_url,
+        "credential_source": {"file": str(subject)},
     }))
     return path
 

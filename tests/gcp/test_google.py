@@ -13,7 +13,14 @@ import pytest
 
 from pgiam.config.model import Service
 from pgiam.providers.base import Token
-from tests.cloud_stubs import ALLOYDB_SCOPE, SQL_SCOPE, GoogleTokenEndpoint, issued, service_account_adc
+from tests.cloud_stubs import (
+    ALLOYDB_SCOPE,
+    SQL_SCOPE,
+    GoogleTokenEndpoint,
+    external_account_adc,
+    issued,
+    service_account_adc,
+)
 from tests.conftest import Cli
 from tests.e2e_helpers import psql_service
 from tests.pg.rig import Rig
@@ -147,3 +154,22 @@ def test_short_lived_token_is_renewed_on_the_next_refresh(rig: Rig, cli: Cli, is
     assert r.code == 0 and "short: refreshed" in r.out
     assert len(issued(google.ledger)) == 2
     assert psql_service(rig, isolated_env, "short").returncode == 0
+
+
+@pytest.mark.pg
+def test_workload_identity_federation_external_account(rig: Rig, cli: Cli, isolated_env: Path,
+                                                       google: GoogleTokenEndpoint) -> None:
+    """An external_account ADC file (subject token from a file, STS exchange at token_url). google-auth
+    would look the project up in Cloud Resource Manager unless GOOGLE_CLOUD_PROJECT names it."""
+    rig.create_role("wif-user@example.com", rds_iam=False)
+    google.on_issue = rig.accept_bearer
+    google.accounts["subject-token-1"] = "wif-user@example.com"
+    adc = external_account_adc(isolated_env.parent / "wif.json", google.token_uri, "subject-token-1")
+    cli.env.update(GOOGLE_APPLICATION_CREDENTIALS=str(adc), GOOGLE_CLOUD_PROJECT="stand-in-project")
+    r = cli("add", "wif", "--kind", "cloudsql", "--host", "127.0.0.1", "--port", str(rig.port), "--user",
+            "wif-user@example.com", "--sslrootcert", rig.ca_file, "--sslmode", "verify-full")
+    assert r.code == 0, r.err
+    p = psql_service(rig, isolated_env, "wif")
+    assert p.returncode == 0 and p.stdout.strip() == "wif-user@example.com", p.stderr
+    assert google.server is not None and [q.path for q in google.server.requests] == ["/token"]
+    assert json.loads(cli("status", "--json", "--details").out)[0]["credential_source"] == "external_account"
