@@ -21,6 +21,18 @@ TEST_KEY_ID = "AKIDPGIAMTEST0000001"
 TEST_SECRET = "pgiam-test-secret-key/never+real"
 
 _CLEARED_PREFIXES = ("AWS_", "PG", "XDG_", "PGIAM_")
+# other clouds' credential switches (Azure, Google), cleared too
+_CLEARED_CLOUD_PREFIXES = ("AZURE_", "IDENTITY_", "MSI_", "IMDS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "NO_GCE_")
+
+
+def closed_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then released: connecting is refused at once)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +50,23 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / ".aws" / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
     monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "regional")
+    # No credential library may reach a metadata address (169.254.169.254, metadata.google.internal):
+    # - botocore: AWS_EC2_METADATA_DISABLED=true (above);
+    # - google-auth: NO_GCE_CHECK=true (the library compares with the lowercase word) skips the GCE probe,
+    #   and GCE_METADATA_HOST / GCE_METADATA_IP point its metadata client at a closed loopback port anyway;
+    # - azure-identity: managed identity (IMDS) is pointed at the same closed loopback port by
+    #   AZURE_POD_IDENTITY_AUTHORITY_HOST: its probe is refused and DefaultAzureCredential moves on to the
+    #   next credential. (MSI_ENDPOINT would do too, but a refused Cloud Shell endpoint ends the whole chain.)
+    # The gcloud and az state live under HOME (isolated above); CLOUDSDK_CONFIG pins gcloud's there too.
+    for var in list(os.environ):
+        if var.startswith(_CLEARED_CLOUD_PREFIXES):
+            monkeypatch.delenv(var, raising=False)
+    dead = f"127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    monkeypatch.setenv("GCE_METADATA_HOST", dead)
+    monkeypatch.setenv("GCE_METADATA_IP", dead)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / ".config" / "gcloud"))
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", f"http://{dead}")
     yield home
 
 
@@ -64,7 +93,9 @@ class Cli:
         env = dict(os.environ)
         env.update(self.env)
         env.update(extra or {})
-        env["PYTHONPATH"] = str(REPO)
+        # a test may put a directory first (e.g. a sitecustomize that hides an optional extra)
+        first = (extra or {}).get("PYTHONPATH") or self.env.get("PYTHONPATH")
+        env["PYTHONPATH"] = f"{first}{os.pathsep}{REPO}" if first else str(REPO)
         return env
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,

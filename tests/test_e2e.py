@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pgiam.aws import rds
+from tests.cloud_stubs import hide_modules
 from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
 from tests.e2e_helpers import add_args, prepare, psql_service
 from tests.helpers_fs import claim
@@ -226,8 +227,11 @@ def test_token_matches_aws_cli_byte_for_byte(cli: Cli, tmp_path: Path) -> None:
             "--region", "us-west-2", "--username", "we:ird\\us er"]
     ours = subprocess.run(["faketime", "-f", "2026-01-02 03:04:05", sys.executable, "-m", "pgiam", "token", *args],
                           capture_output=True, text=True, env=env, timeout=60)
+    # the aws CLI as without botocore's crt support: its CRT signer orders the query differently
+    nocrt = cli.environ(hide_modules(tmp_path / "nocrt", "awscrt"))
     theirs = subprocess.run(["faketime", "-f", "2026-01-02 03:04:05", sys.executable, str(aws), "rds",
-                             "generate-db-auth-token", *args], capture_output=True, text=True, env=env, timeout=120)
+                             "generate-db-auth-token", *args], capture_output=True, text=True,
+                            env={**env, "PYTHONPATH": nocrt["PYTHONPATH"]}, timeout=120)
     assert theirs.returncode == 0, theirs.stderr
     assert ours.returncode == 0, ours.stderr
     assert "X-Amz-Date=20260102T030405Z" in theirs.stdout

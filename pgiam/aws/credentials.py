@@ -148,6 +148,16 @@ def _explain(e: Exception, profile: str | None) -> CredentialsError:
     text = " ".join(str(e).split())
     who = _label(profile)
     p = profile or "default"
+    if name == "MissingDependencyException" and "crt" in text:
+        # botocore serves `aws login` (login_session) profiles only with its crt extra (awscrt)
+        return CredentialsError(
+            f"cannot get AWS credentials for {who}: its `aws login` session needs botocore's crt support, "
+            "which is not installed: pip install 'pgiam[crt]'"
+        )
+    if name in ("LoginTokenLoadError", "LoginRefreshRequired", "LoginError", "LoginInsufficientPermissions"):
+        return CredentialsError(
+            f"cannot get AWS credentials for {who}: {name}: {text[:300]} — run `aws login --profile {p}`"
+        )
     if name == "ProfileNotFound":
         fix = (f"profile {p!r} is not in AWS_CONFIG_FILE/~/.aws/config; fix `profile =` or run "
                f"`aws configure --profile {p}`")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pgiam import __version__, output
 from pgiam.errors import PgiamError, UsageError
 
-KINDS = ("rds", "dsql", "redshift", "redshift-serverless")
+KINDS = ("rds", "dsql", "redshift", "redshift-serverless", "azure", "cloudsql", "alloydb")  # = config.kinds.NAMES
 EPILOG = "Exit status: 0 ok, 1 a service failed, 2 usage or configuration error. See pgiam(1)."
 
 
@@ -101,7 +101,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--host", help="endpoint host name (signed into the token); required for a new service")
     p.add_argument("--user", dest="db_user", metavar="USER", help="database user; required for a new service")
-    p.add_argument("--kind", choices=KINDS, help="token source (default: from the host name, else rds)")
+    p.add_argument("--kind", choices=KINDS,
+                   help="token source (default: from the host name: AWS endpoints, *.postgres.database.azure.com)")
     p.add_argument("--port", type=int, help="endpoint port (default 5432)")
     p.add_argument("--dbname", help="database (default: the user)")
     p.add_argument("--region", help="AWS region (default: from the host name)")

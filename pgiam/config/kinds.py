@@ -31,6 +31,13 @@ KINDS: dict[str, Kind] = {
                      title="Redshift"),
     "redshift-serverless": Kind("redshift-serverless", port=5439, lifetime=900, min_lifetime=900,
                                 max_lifetime=3600, dbname="dev", title="Redshift"),
+    # tokens from the cloud's identity service; their lifetime is read from each token (about an hour)
+    "azure": Kind("azure", port=5432, lifetime=3600, min_lifetime=3600, max_lifetime=3600, dbname="postgres",
+                  title="Azure Entra ID"),
+    "cloudsql": Kind("cloudsql", port=5432, lifetime=3600, min_lifetime=3600, max_lifetime=3600,
+                     dbname="postgres", title="Cloud SQL"),
+    "alloydb": Kind("alloydb", port=5432, lifetime=3600, min_lifetime=3600, max_lifetime=3600, dbname="postgres",
+                    title="AlloyDB"),
 }
 NAMES = tuple(KINDS)
 

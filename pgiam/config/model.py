@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pgiam.config import kinds
+from pgiam.config.clouds import CLOUD_KINDS
 from pgiam.config.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.errors import ConfigError
 
@@ -314,6 +315,12 @@ def _finish(svc: Service, values: Mapping[str, tuple[Path, Any]], anypath: Path)
         kind = ep.family
     if kind not in KINDS:
         raise ConfigError(f"{where('kind')} must be one of {', '.join(KINDS)}, not {kind!r}")
+    if "kind" not in values and ep is None:
+        from pgiam.config import clouds
+
+        kind = clouds.infer_kind(svc.host) or kind
+    if kind in CLOUD_KINDS:
+        return _finish_cloud(svc, kind, values, where)
     changes["kind"] = kind
     if svc.sslmode not in SSLMODES:
         raise ConfigError(
@@ -353,6 +360,19 @@ def _finish(svc: Service, values: Mapping[str, tuple[Path, Any]], anypath: Path)
                 f"{where(key)}: only for kind \"redshift\" with a plain database user "
                 "(GetClusterCredentials); remove the key"
             )
+    return _replace(svc, changes)
+
+
+def _finish_cloud(svc: Service, kind: str, values: Mapping[str, tuple[Path, Any]], where: Any) -> Service:
+    """Azure, Cloud SQL, AlloyDB: no region or signing host; the user name's form is checked."""
+    from pgiam.config import clouds
+
+    if svc.sslmode not in SSLMODES:
+        raise ConfigError(f"{where('sslmode')}: IAM authentication needs TLS; use verify-full (or require/"
+                          f"verify-ca), not {svc.sslmode!r}")
+    changes, key, problem = clouds.finish(kind, svc.user, svc.dbname, svc.sslrootcert, values)
+    if key is not None:
+        raise ConfigError(f"{where(key)}: {problem}")
     return _replace(svc, changes)
 
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 # kinds whose provider adjusts the stanza (sslmode/sslrootcert); others are not imported for it,
 # which keeps signing code off the no-op refresh path
-_ADJUSTS_STANZA = frozenset({"dsql"})
+_ADJUSTS_STANZA = frozenset({"dsql", "azure"})
 
 
 def stanza_overrides(svc: Service) -> dict[str, str]:
@@ -36,4 +36,12 @@ def get_provider(kind: str) -> Provider:
         from pgiam.aws import redshift  # type: ignore[attr-defined,unused-ignore]
 
         return redshift.PROVIDER if kind == "redshift" else redshift.SERVERLESS  # type: ignore[no-any-return,unused-ignore]
+    if kind == "azure":
+        from pgiam.azure import entra
+
+        return entra.PROVIDER
+    if kind in ("cloudsql", "alloydb"):
+        from pgiam.gcp import oauth
+
+        return oauth.CLOUDSQL if kind == "cloudsql" else oauth.ALLOYDB
     raise ValueError(f"unknown kind {kind!r}")

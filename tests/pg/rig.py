@@ -47,6 +47,14 @@ ADMIN_ROLE = "rigadmin"
 LDAP_PREFIX = "uid="
 LDAP_SUFFIX = ",dc=iam,dc=test"
 SERVER_USER = "postgres"  # OS user that runs the server when we are root
+# Other clouds: the certificate also names an Azure server and 127.0.0.1 (Cloud SQL / AlloyDB by IP), and
+# the verifier accepts the bearer tokens (Entra, Google) that the local stand-ins issued, for their role.
+AZURE_HOST = "pgiamrig.postgres.database.azure.com"
+EXTRA_SANS = (f"DNS:{AZURE_HOST}", "IP:127.0.0.1")
+
+
+class _Accepted(Exception):
+    """A bearer token passed (control flow inside _check_bind)."""
 
 
 class RigError(RuntimeError):
@@ -190,6 +198,7 @@ class Rig:
         # The verifier's clock (epoch seconds); tests may move it to make valid tokens expire.
         self.clock: Callable[[], float] = time.time
         self._registry: dict[str, Credentials] = {}
+        self._bearers: dict[str, tuple[str, float]] = {}  # sha256(token) -> (role, expires at epoch)
         self._events: list[VerifierEvent] = []
         self._lock = threading.Lock()
         self._verifier: LdapBindVerifier | None = None
@@ -214,6 +223,43 @@ class Rig:
     @property
     def events_file(self) -> str:
         return os.path.join(self.dir, "verifier.jsonl")
+
+    @property
+    def bearer_file(self) -> str:
+        """JSON lines {"sha256", "role", "exp"} that stand-ins in other processes (an `az` script) append:
+        the bearer tokens they issued, which the verifier accepts for that role until exp."""
+        return os.path.join(self.dir, "bearer-tokens.jsonl")
+
+    def accept_bearer(self, token: str, role: str, expires_at: float) -> None:
+        """Make the verifier accept this bearer token (an Entra or Google access token) for this role."""
+        with self._lock:
+            self._bearers[hashlib.sha256(token.encode()).hexdigest()] = (role, expires_at)
+
+    def _bearer_lookup(self, digest: str) -> tuple[str, float] | None:
+        with self._lock:
+            found = self._bearers.get(digest)
+        if found is not None:
+            return found
+        try:
+            with open(self.bearer_file, encoding="utf-8") as fh:
+                for line in fh:
+                    rec = json.loads(line)
+                    if rec.get("sha256") == digest:
+                        return str(rec["role"]), float(rec["exp"])
+        except (OSError, ValueError, KeyError):
+            return None
+        return None
+
+    def _verify_bearer(self, password: str, role: str) -> None:
+        """Accept exactly the bearer tokens a stand-in issued, for the role it issued them for."""
+        found = self._bearer_lookup(hashlib.sha256(password.encode()).hexdigest())
+        if found is None:
+            raise TokenRejected("unknown bearer token (no stand-in issued it)")
+        want_role, exp = found
+        if want_role != role:
+            raise TokenRejected(f"bearer token was issued for {want_role!r}, not {role!r}")
+        if self.clock() >= exp:
+            raise TokenRejected("expired bearer token")
 
     @property
     def log_file(self) -> str:
@@ -243,6 +289,9 @@ class Rig:
         with self._lock:
             self._registry.clear()
             self._events.clear()
+            self._bearers.clear()
+        if self.dir and os.path.exists(self.bearer_file):
+            os.unlink(self.bearer_file)
         self.secret_lookup = None
         self.clock = time.time
         self.host = self._default_host
@@ -266,6 +315,9 @@ class Rig:
         else:
             try:
                 password = password_bytes.decode("utf-8")
+                if "X-Amz-" not in password:
+                    self._verify_bearer(password, role)
+                    raise _Accepted
                 verify_presigned(
                     password,
                     service="rds-db",
@@ -278,6 +330,8 @@ class Rig:
                     max_expires=900,
                 )
                 accepted, reason = True, "ok"
+            except _Accepted:
+                accepted, reason = True, "ok (bearer)"
             except UnicodeDecodeError:
                 reason = "password is not UTF-8"
             except TokenRejected as exc:
@@ -400,7 +454,8 @@ class Rig:
                 "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n"
                 "[ca_ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n"
                 "subjectKeyIdentifier = hash\n"
-                f"[server_ext]\nsubjectAltName = DNS:{self.host}\nbasicConstraints = CA:FALSE\n"
+                f"[server_ext]\nsubjectAltName = {','.join((f'DNS:{self.host}', *EXTRA_SANS))}\n"
+                "basicConstraints = CA:FALSE\n"
                 "keyUsage = critical,digitalSignature,keyEncipherment\nextendedKeyUsage = serverAuth\n"
                 "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n"
             )

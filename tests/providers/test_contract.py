@@ -1,6 +1,9 @@
-"""The contract every token provider keeps (keyring-style): subclass ProviderContract, supply the
-`svc` fixture (a Service of the provider's kind with reachable endpoints) and `accepts(token, svc)`
-(an independent check that the token is valid), and every test below runs for that provider."""
+"""The contract every token provider keeps (keyring-style): subclass TokenProviderContract (any cloud) or
+ProviderContract (AWS: adds region and credential-expiry rules), supply the `svc` fixture (a Service of the
+provider's kind with reachable endpoints), the `keys` fixture (working credentials: AWS keys, or a local
+stand-in for the cloud's identity endpoint), `source` (what Token.source says for them) and
+`accepts(token, svc)` (an independent check that the token is valid), and every test below runs for that
+provider. Without `keys`, the isolated environment has no credentials at all."""
 
 from __future__ import annotations
 
@@ -19,18 +22,16 @@ from tests.conftest import TEST_KEY_ID, TEST_SECRET
 SESSION = "contract/session+token=="
 
 
-class ProviderContract:
+class TokenProviderContract:
     max_lifetime: int = 900
-    caps_at_credential_expiry: bool = True  # presigned tokens die with the credentials
+    source: str = "env"
 
     def accepts(self, token: Token, svc: Service) -> None:
         raise NotImplementedError
 
     @pytest.fixture
     def keys(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEY_ID)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
-        monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION)
+        raise NotImplementedError
 
     def provider(self, svc: Service) -> Provider:
         return get_provider(svc.kind)
@@ -46,8 +47,40 @@ class ProviderContract:
         assert tok.expires_at.tzinfo is not None
         assert now < tok.expires_at <= now + timedelta(seconds=self.max_lifetime + 5)
         assert TEST_SECRET not in tok.value
-        assert tok.source == "env"
+        assert tok.source == self.source
         self.accepts(tok, svc)
+
+    def test_missing_credentials_are_a_one_line_error(self, svc: Service) -> None:
+        with pytest.raises(CredentialsError) as e:
+            self.provider(svc).issue(svc, CredentialCache(), self.now())
+        assert "\n" not in str(e.value) and e.value.exit_code == 1
+
+    def test_stanza_overrides_touch_only_tls(self, svc: Service) -> None:
+        overrides = getattr(self.provider(svc), "stanza_overrides", None)
+        if overrides is not None:
+            assert set(overrides(svc)) <= {"sslmode", "sslrootcert"}
+
+    def test_the_stanza_keeps_verifying_the_server(self, svc: Service) -> None:
+        """Whatever the provider adjusts, a verify-full service never ends up unverified when a CA is set."""
+        from dataclasses import replace
+
+        with_root = replace(svc, sslrootcert="/some/ca.pem")
+        overrides = getattr(self.provider(svc), "stanza_overrides", None)
+        if overrides is not None and with_root.sslmode != "require":
+            assert overrides(with_root).get("sslmode", with_root.sslmode) == with_root.sslmode
+
+
+class ProviderContract(TokenProviderContract):
+    """AWS providers: SigV4 keys from the environment, the region from the host, tokens capped at the
+    credentials' expiry."""
+
+    caps_at_credential_expiry: bool = True  # presigned tokens die with the credentials
+
+    @pytest.fixture
+    def keys(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", TEST_KEY_ID)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
+        monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION)
 
     def test_region_is_the_hosts(self, svc: Service) -> None:
         assert self.provider(svc).region(svc, CredentialCache()) == svc.region
@@ -64,16 +97,6 @@ class ProviderContract:
             assert tok.expires_at == soon
         else:
             assert tok.expires_at > soon
-
-    def test_missing_credentials_are_a_one_line_error(self, svc: Service) -> None:
-        with pytest.raises(CredentialsError) as e:
-            self.provider(svc).issue(svc, CredentialCache(), self.now())
-        assert "\n" not in str(e.value) and e.value.exit_code == 1
-
-    def test_stanza_overrides_touch_only_tls(self, svc: Service) -> None:
-        overrides = getattr(self.provider(svc), "stanza_overrides", None)
-        if overrides is not None:
-            assert set(overrides(svc)) <= {"sslmode", "sslrootcert"}
 
     def test_errors_are_pgiam_errors(self, svc: Service, keys: None) -> None:
         from dataclasses import replace

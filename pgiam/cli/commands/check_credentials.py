@@ -24,9 +24,13 @@ def check(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
 
     services = ctx.load_config().select(names)
     profiles: dict[str | None, list[str]] = {}
+    from pgiam.config.clouds import CLOUD_KINDS
+
     for svc in services:
+        if svc.kind in CLOUD_KINDS:  # no AWS credentials involved (`pgiam doctor` checks their tokens)
+            continue
         profiles.setdefault(svc.profile, []).append(svc.name)
-    if not profiles:
+    if not services:
         profiles[None] = []
     cache = CredentialCache()
     rows: list[dict[str, Any]] = []

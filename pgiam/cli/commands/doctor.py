@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pgiam import atomic
+from pgiam.config.clouds import CLOUD_KINDS
 from pgiam.config.endpoints import parse_endpoint
 from pgiam.config.model import Service
 from pgiam.config.paths import default_pgpass, default_service_file
@@ -112,6 +113,25 @@ def connect(ctx: Context, svc: Service) -> list[Check]:
     return checks
 
 
+def _cloud_checks(svc: Service, params: list[tuple[str, str]] | None, version: tuple[int, int] | None,
+                  cache: object, now: datetime) -> list[Check]:
+    """Azure, Cloud SQL, AlloyDB: the extra, the user name's form, libpq's needs, TLS, and a real token."""
+    from pgiam.host import doctor_clouds
+    from pgiam.providers import get_provider
+
+    have = doctor_clouds.installed(svc.kind)
+    out = [doctor_clouds.extra(svc, have), doctor_clouds.user_name(svc),
+           doctor_clouds.libpq_needs(svc, version, params), doctor_clouds.tls(svc, params)]
+    if have:
+        try:
+            tok = get_provider(svc.kind).issue(svc, cache, now)  # type: ignore[arg-type]
+        except PgiamError as e:
+            out.append(doctor_clouds.credentials(svc, None, None, now, error=str(e)))
+        else:
+            out.append(doctor_clouds.credentials(svc, tok.source, tok.expires_at, now))
+    return out
+
+
 def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
     env = ctx.platform.env
     checks: list[Check] = []
@@ -166,6 +186,11 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
         effective = dict(params or [])
         mode = effective.get("sslmode", svc.sslmode)
         root = effective.get("sslrootcert", svc.sslrootcert) if params is not None else svc.sslrootcert
+        if svc.kind in CLOUD_KINDS:
+            checks += _cloud_checks(svc, params, version, cache, now)
+            if connect_db:
+                checks += connect(ctx, svc)
+            continue
         checks.append(doctor.sslmode(svc, mode))
         droot = default_root(ctx)
         root_data = None if root == "system" else _read(Path(os.path.expanduser(root)) if root else droot)

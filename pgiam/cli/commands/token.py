@@ -29,6 +29,11 @@ def build_service(
     any_host: bool,
 ) -> Service:
     """Validate the command line into the same Service value the config would produce."""
+    from pgiam.config import clouds
+
+    if kind in clouds.CLOUD_KINDS or (kind is None and clouds.infer_kind(hostname)):
+        return _cloud_service(hostname=hostname, port=port, region=region, username=username, profile=profile,
+                              kind=kind or "azure", expires_in=expires_in, dbname=dbname)
     ep = parse_endpoint(hostname)
     if kind is None:
         kind = ep.family if ep is not None else "rds"
@@ -69,6 +74,24 @@ def build_service(
     )
 
 
+def _cloud_service(
+    *, hostname: str, port: int | None, region: str | None, username: str, profile: str | None, kind: str,
+    expires_in: int | None, dbname: str | None,
+) -> Service:
+    """Azure, Cloud SQL, AlloyDB: the identity provider sets the lifetime; no region or AWS profile."""
+    from pgiam.config import clouds
+
+    for flag, value in (("--region", region), ("--profile", profile), ("--expires-in", expires_in)):
+        if value is not None:
+            raise UsageError(f"{flag} is for AWS tokens; {clouds.LABEL[kind]} tokens come from "
+                             f"{clouds.LIBRARY[kind]} with the lifetime it gives: drop {flag}")
+    problem = clouds.user_problem(kind, username)
+    if problem is not None:
+        raise UsageError(f"--username: {problem}")
+    return Service(name="token", host=hostname, user=username, port=port or 5432, dbname=dbname or "postgres",
+                   kind=kind)
+
+
 def run(
     ctx: Context,
     *,
@@ -95,7 +118,8 @@ def run(
     )
     output.silence("stanza")  # no stanza is written here
     cache = CredentialCache()
-    if svc.region is None and not cache.region(profile):
+    if svc.kind in ("rds", "dsql", "redshift", "redshift-serverless") and svc.region is None \
+            and not cache.region(profile):
         raise UsageError("cannot tell the AWS region: pass --region or set AWS_REGION")
     token = get_provider(svc.kind).issue(svc, cache, ctx.now())
     print(token.value, file=ctx.out.stdout, flush=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cloud_stubs import hide_modules
 from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
 
 CLOCK = "2026-01-02 03:04:05"
@@ -25,9 +26,14 @@ RDS_HOSTS = [
 DSQL_HOST = "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws"
 
 
-def faked(cli: Cli, argv: list[str], session: str | None = SESSION) -> subprocess.CompletedProcess[str]:
+def faked(cli: Cli, argv: list[str], session: str | None = SESSION, *,
+          hide_crt: bool = False) -> subprocess.CompletedProcess[str]:
+    """argv under the faked clock; hide_crt: as without botocore's crt support (pgiam[crt]), whose
+    signer orders the query parameters differently (same signature)."""
     assert shutil.which("faketime"), "faketime is needed (apt-get install faketime)"
-    env = cli.environ({"AWS_ACCESS_KEY_ID": TEST_KEY_ID, "AWS_SECRET_ACCESS_KEY": TEST_SECRET, "TZ": "UTC"})
+    extra = hide_modules(cli.home.parent / "nocrt", "awscrt") if hide_crt else {}
+    env = cli.environ({"AWS_ACCESS_KEY_ID": TEST_KEY_ID, "AWS_SECRET_ACCESS_KEY": TEST_SECRET, "TZ": "UTC",
+                       **extra})
     if session is not None:
         env["AWS_SESSION_TOKEN"] = session
     return subprocess.run(
@@ -42,7 +48,8 @@ def test_rds_matches_aws_cli(cli: Cli, host: str, region: str, session: str | No
     assert aws.exists(), "the test extra installs awscli"
     common = ["--hostname", host, "--port", "5432", "--username", "app_user"]
     theirs = faked(
-        cli, [sys.executable, str(aws), "rds", "generate-db-auth-token", *common, "--region", region], session
+        cli, [sys.executable, str(aws), "rds", "generate-db-auth-token", *common, "--region", region], session,
+        hide_crt=True,
     )
     ours = faked(cli, [sys.executable, "-m", "pgiam", "token", *common], session)  # region from the host
     assert theirs.returncode == 0, theirs.stderr
@@ -59,11 +66,30 @@ print(fn(sys.argv[2], "us-east-1", int(sys.argv[3])))
 """
 
 
+def test_with_crt_the_aws_cli_signs_the_same_token_in_another_order(cli: Cli) -> None:
+    """With awscrt installed (pgiam[crt]) botocore signs through the CRT: the same parameters and the same
+    signature, the query in another order. Both are accepted; pgiam keeps the pure-botocore order."""
+    from urllib.parse import parse_qsl
+
+    aws = Path(sys.executable).with_name("aws")
+    host, region = RDS_HOSTS[0]
+    common = ["--hostname", host, "--port", "5432", "--username", "app_user"]
+    crt = faked(cli, [sys.executable, str(aws), "rds", "generate-db-auth-token", *common, "--region", region])
+    ours = faked(cli, [sys.executable, "-m", "pgiam", "token", *common])
+    assert crt.returncode == 0 and ours.returncode == 0, crt.stderr + ours.stderr
+
+    def split(token: str) -> tuple[str, dict[str, str]]:
+        netloc, _, query = token.strip().partition("/?")
+        return netloc, dict(parse_qsl(query))
+
+    assert split(crt.stdout) == split(ours.stdout)
+
+
 @pytest.mark.parametrize(("user", "expires"), [("admin", 900), ("app_reader", 900), ("admin", 604800)])
 def test_dsql_matches_botocore(cli: Cli, user: str, expires: int) -> None:
     """awscli v1 has no `aws dsql generate-db-connect-*-auth-token`; botocore's functions are what
     awscli v2 and boto3 call, so pgiam is compared with them."""
-    theirs = faked(cli, [sys.executable, "-c", BOTOCORE_DSQL, user, DSQL_HOST, str(expires)])
+    theirs = faked(cli, [sys.executable, "-c", BOTOCORE_DSQL, user, DSQL_HOST, str(expires)], hide_crt=True)
     argv = [
         sys.executable,
         "-m",
