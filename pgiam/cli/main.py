@@ -123,10 +123,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="services to refresh (default: all)")
     p.add_argument("--force", action="store_true", help="renew even fresh tokens; take over foreign stanzas")
 
-    p = verb("status", "show every service's token state")
+    p = verb("status", "show each service's token state (exit 1 when any is expired, missing or in error)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="services to show (default: all)")
     p.add_argument("--json", action="store_true", help="print a JSON array")
-    p.add_argument("--details", action="store_true", help="with --json: add profile, credential source, last "
-                   "refresh, last error and the files in use to each entry")
+    p.add_argument("--details", action="store_true", help="add profile, credential source, last refresh, "
+                   "hostaddr, signed port, sslrootcert and the files in use")
+    p.add_argument("--wide", action="store_true", help="table: add the host and never shorten a cell "
+                   "(default: fit the terminal)")
 
     p = verb("env", "print export lines with a fresh token, for eval")
     p.add_argument("name", metavar="NAME")
@@ -201,7 +204,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "status":
         from pgiam.cli.commands import status
 
-        return status.run(ctx, args.json, details=args.details)
+        return status.run(ctx, args.json, details=args.details, names=args.names, wide=args.wide)
     if cmd == "env":
         from pgiam.cli.commands import env
 
