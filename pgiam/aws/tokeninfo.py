@@ -37,6 +37,7 @@ class TokenInfo:
     signed_at: datetime
     expires_at: datetime
     has_session_token: bool
+    region: str = ""  # from the credential scope (AKID/date/REGION/service/aws4_request)
 
 
 def decode(token: str) -> TokenInfo | None:
@@ -60,6 +61,7 @@ def decode(token: str) -> TokenInfo | None:
         signed_at=signed_at,
         expires_at=signed_at + timedelta(seconds=lifetime),
         has_session_token="X-Amz-Security-Token" in params,
+        region=[*credential.split("/"), "", "", ""][2],
     )
 
 

@@ -34,8 +34,47 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool, unix_use
 
 
 class _Parser(argparse.ArgumentParser):
+    verb_hint: str | None = None  # set by main(): the verb on the command line, for errors about it
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
+        prog = f"pgiam {self.verb_hint}" if self.verb_hint and self.prog == "pgiam" else self.prog
+        raise UsageError(f"{message}{_did_you_mean(self, message)} (see `{prog} --help`)")
+
+
+def _all_options(parser: argparse.ArgumentParser, verb: str | None) -> list[str]:
+    """Option strings of the parser and of its verbs (only `verb`'s when given)."""
+    found = [s for a in parser._actions for s in a.option_strings]
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                if verb is None or name == verb:
+                    found += [s for b in sub._actions for s in b.option_strings]
+    return sorted(set(found))
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """'; did you mean X?' for a mistyped verb, choice or option (difflib), else ''."""
+    import difflib
+    import re
+
+    m = re.match(r"argument (\S+): invalid choice: '([^']*)'", message)
+    if m:
+        for a in parser._actions:
+            if a.choices is not None and (m.group(1) in a.option_strings or m.group(1) in (a.metavar, a.dest)):
+                close = difflib.get_close_matches(m.group(2), [str(c) for c in a.choices], n=1, cutoff=0.6)
+                if close:
+                    return f"; did you mean {close[0]!r}?"
+        return ""
+    m = re.match(r"unrecognized arguments: (.*)", message)
+    if m:
+        verb = parser.verb_hint if isinstance(parser, _Parser) else None
+        options = _all_options(parser, verb)
+        for word in m.group(1).split():
+            if word.startswith("-"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1, cutoff=0.75)
+                if close:
+                    return f"; did you mean {close[0]}?"
+    return ""
 
 
 class _Skipped:
@@ -241,6 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(only)
         if only is not None and only not in _verbs(parser):
             parser = build_parser()  # an unknown verb: the whole parser says what the choices are
+        if not words:  # bare `pgiam`: short usage, not an error about a missing COMMAND
+            print(parser.format_usage().rstrip(), file=sys.stderr)
+            print("pgiam: a COMMAND is needed: `pgiam --help` lists them, `pgiam COMMAND --help` explains one",
+                  file=sys.stderr)
+            return 2
+        if isinstance(parser, _Parser) and only in _verbs(parser):
+            parser.verb_hint = only
         args = parser.parse_args(words)
         notices.reset(quiet=bool(args.quiet))
         if args.run_as:

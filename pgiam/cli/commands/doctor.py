@@ -82,7 +82,7 @@ def _safe_read(path: Path, label: str, checks: list[Check]) -> bytes | None:
         return None
 
 
-def connect(ctx: Context, svc: Service) -> list[Check]:
+def connect(ctx: Context, svc: Service, known: list[Check] | None = None) -> list[Check]:
     """`psql service=NAME` for real: the verdict, and the clock skew against the server when it worked."""
     psql = shutil.which("psql")
     if psql is None:
@@ -102,7 +102,7 @@ def connect(ctx: Context, svc: Service) -> list[Check]:
         return [Check("connect", doctor.FAIL, f"psql did not finish within {CONNECT_TIMEOUT:g}s",
                       "check the network path to the server (security group, VPN, tunnel)", svc.name)]
     after = time.time()
-    checks = [doctor.explain_connect(svc.name, p.returncode, p.stderr)]
+    checks = [doctor.explain_connect(svc.name, p.returncode, p.stderr, known or [])]
     if p.returncode == 0:
         try:
             server = float(p.stdout.strip().splitlines()[-1])
@@ -148,35 +148,54 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
 
     cache = CredentialCache()
     now = ctx.now()
-    for svc in services:
-        params = servicefile.get(service_data or b"", svc.name)
-        managed = servicefile.is_managed(service_data or b"", svc.name)
-        checks.append(doctor.stanza(svc, service_path, params, managed))
-        checks.append(doctor.jdbc(svc, params))
-        bad_keys = doctor.stanza_keys(svc, params, version)
-        if bad_keys is not None:
-            checks.append(bad_keys)
-        key = pgpass_key(svc, refresh.db_user(svc))
-        checks.append(doctor.pgpass_entry(svc, pgpass_path, pgpass_data, key))
-        effective = dict(params or [])
-        mode = effective.get("sslmode", svc.sslmode)
-        root = effective.get("sslrootcert", svc.sslrootcert) if params is not None else svc.sslrootcert
-        checks.append(doctor.sslmode(svc, mode))
-        droot = default_root(ctx)
-        root_data = None if root == "system" else _read(Path(os.path.expanduser(root)) if root else droot)
-        checks.append(doctor.sslrootcert(svc, mode, root, str(droot), root_data))
-        checks.append(doctor.region_host(svc))
-        checks.append(doctor.host_endpoint(svc, None if parse_endpoint(svc.host) else resolve(svc.host)))
-        from pgiam.host.schedule import lifetime
+    from pgiam.flow import state as saved_state
+    from pgiam.host.schedule import lifetime
+    from pgiam.libpq import pgpass as pgpass_text
 
+    saved = saved_state.load(ctx.state_path)
+    general = list(checks)
+    for svc in services:
+        mine: list[Check] = []
+        # credentials first: without them no refresh can fix anything below
         try:
             creds = cache.get(svc.profile)
         except PgiamError as e:
-            checks.append(doctor.credentials(svc, None, None, now, lifetime(svc), error=str(e)))
+            mine.append(doctor.credentials(svc, None, None, now, lifetime(svc), error=str(e)))
         else:
-            checks.append(doctor.credentials(svc, creds.source, creds.expiry, now, lifetime(svc)))
+            mine.append(doctor.credentials(svc, creds.source, creds.expiry, now, lifetime(svc)))
+        creds_ok = mine[-1].status != doctor.FAIL
+        params = servicefile.get(service_data or b"", svc.name)
+        managed = servicefile.is_managed(service_data or b"", svc.name)
+        mine.append(doctor.stanza(svc, service_path, params, managed))
+        if svc.jdbc:  # pgjdbc notes only for services that declare Java clients
+            mine.append(doctor.jdbc(svc, params))
+        bad_keys = doctor.stanza_keys(svc, params, version)
+        if bad_keys is not None:
+            mine.append(bad_keys)
+        user = refresh.db_user(svc)
+        key = pgpass_key(svc, user)
+        mine.append(doctor.pgpass_entry(svc, pgpass_path, pgpass_data, key))
+        found = pgpass_text.find(pgpass_data or b"", key)
+        stored = found[1] if found else None
+        expiry = refresh.token_expiry(stored, svc, saved.get(svc.name))[0] if stored is not None else None
+        tok = doctor.token(svc, stored, expiry, now, user, credentials_ok=creds_ok)
+        if tok is not None:
+            mine.append(tok)
+        tunnel = doctor.tunnel_port(svc)
+        if tunnel is not None:
+            mine.append(tunnel)
+        effective = dict(params or [])
+        mode = effective.get("sslmode", svc.sslmode)
+        root = effective.get("sslrootcert", svc.sslrootcert) if params is not None else svc.sslrootcert
+        mine.append(doctor.sslmode(svc, mode))
+        droot = default_root(ctx)
+        root_data = None if root == "system" else _read(Path(os.path.expanduser(root)) if root else droot)
+        mine.append(doctor.sslrootcert(svc, mode, root, str(droot), root_data))
+        mine.append(doctor.region_host(svc))
+        mine.append(doctor.host_endpoint(svc, None if parse_endpoint(svc.host) else resolve(svc.host)))
         if connect_db:
-            checks += connect(ctx, svc)
+            mine += connect(ctx, svc, general + mine)
+        checks += mine
     return checks
 
 
