@@ -177,6 +177,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME")
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
 
+    p = verb("psql", "refresh NAME if needed, then run psql with service=NAME (the token stays in pgpass)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("psql_args", nargs=argparse.REMAINDER, metavar="PSQL-ARG", help="passed to psql as they are")
+
     p = verb("schedule", "install, remove or show a job that runs `pgiam refresh --quiet` every few minutes")
     p.add_argument("action", choices=("install", "remove", "show"),
                    help="install (idempotent; replaces an older pgiam job), remove (every backend unless "
@@ -252,6 +256,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from pgiam.cli.commands import env
 
         return env.run_exec(ctx, args.name, args.argv)
+    if cmd == "psql":
+        from pgiam.cli.commands import psql
+
+        return psql.run(ctx, args.name, args.psql_args)
     if cmd == "schedule":
         from pgiam.cli.commands import schedule
 
