@@ -39,22 +39,25 @@ bench: venv
 man:
 	mandoc -Tutf8 man/pgiam.1 | less
 
-# generated from the parser; needs only the standard library
-completion:
-	mkdir -p build
-	PYTHONPATH=. $(PYTHON) -m pgiam completion bash > build/pgiam.bash
-	PYTHONPATH=. $(PYTHON) -m pgiam completion zsh > build/_pgiam
+# generated from the parser by shtab (the venv has it); committed, so `pip install .` ships them
+completion: venv
+	$(PY) -m pgiam completion bash > completions/bash/pgiam
+	$(PY) -m pgiam completion zsh > completions/zsh/_pgiam
+	$(PY) -m pgiam completion fish > completions/fish/pgiam.fish
 
-install: install-data
+install:
 	$(PYTHON) -m pip install --user . 2>/dev/null || pipx install --force .
 
-# the man page and completions only (also what `make install` adds to the Python package)
-install-data: completion
+# the man page and completions only, for a system prefix (`pip install .` installs them too, under its
+# own prefix: share/man/man1, share/bash-completion/completions, share/zsh/site-functions,
+# share/fish/vendor_completions.d)
+install-data:
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-		$(DESTDIR)$(PREFIX)/share/zsh/site-functions
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0644 man/pgiam.1 $(DESTDIR)$(MANDIR)/man1/pgiam.1
-	install -m 0644 build/pgiam.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pgiam
-	install -m 0644 build/_pgiam $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_pgiam
+	install -m 0644 completions/bash/pgiam $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pgiam
+	install -m 0644 completions/zsh/_pgiam $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_pgiam
+	install -m 0644 completions/fish/pgiam.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/pgiam.fish
 
 clean:
 	rm -rf .venv .venv-* build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

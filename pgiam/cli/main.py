@@ -202,8 +202,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--connect", action="store_true", help="also connect with `psql service=NAME`, explain "
                    "failures and measure clock skew against the server")
     p.add_argument("--json", action="store_true", help="print a JSON array of checks")
-    p = verb("completion", "print a shell completion script (bash or zsh)")
-    p.add_argument("shell", choices=("bash", "zsh"))
+    p = verb("completion", "print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
 
 
@@ -284,6 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     notices.reset()
     try:
         words = sys.argv[1:] if argv is None else list(argv)
+        if words[:1] == ["__complete-services"]:  # hidden: service names for shell completion
+            from pgiam.cli.completion import service_names
+
+            print("\n".join(service_names(words[1:])))
+            return 0
         only = verb_of(words)
         parser = build_parser(only)
         if only is not None and only not in _verbs(parser):
