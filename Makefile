@@ -6,7 +6,7 @@ PREFIX ?= $(HOME)/.local
 MANDIR ?= $(PREFIX)/share/man
 PYTEST_ARGS ?=
 
-.PHONY: venv deps test lint unit demo bench man install install-data completion clean
+.PHONY: venv venv-base deps deps-demo test lint unit demo bench man install install-data completion clean
 
 venv: $(VENV)/.stamp
 
@@ -14,10 +14,22 @@ $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.stamp-base
+
+# what the demo needs: pgiam and its runtime dependencies, no test tools
+venv-base: $(VENV)/.stamp-base
+
+$(VENV)/.stamp-base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
 	touch $@
 
 deps:
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh test
+
+deps-demo:
+	@bash scripts/system-deps.sh demo
 
 lint: venv
 	$(PY) -m ruff check pgiam tests bench scripts
@@ -30,7 +42,7 @@ test: deps lint
 unit: venv
 	$(PY) -m pytest -q -m 'not pg' $(PYTEST_ARGS)
 
-demo: deps venv
+demo: deps-demo venv-base
 	$(PY) scripts/demo.py
 
 bench: venv
