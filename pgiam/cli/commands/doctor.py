@@ -193,10 +193,21 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
         mine.append(doctor.sslrootcert(svc, mode, root, str(droot), root_data))
         mine.append(doctor.region_host(svc))
         mine.append(doctor.host_endpoint(svc, None if parse_endpoint(svc.host) else resolve(svc.host)))
+        if not creds_ok:  # no fix that cannot work: a refresh fails the same way until the credentials work
+            mine = [_after_credentials(c) for c in mine]
+            checks[: len(general)] = [_after_credentials(c) for c in checks[: len(general)]]
         if connect_db:
             mine += connect(ctx, svc, general + mine)
         checks += mine
     return checks
+
+
+def _after_credentials(c: Check) -> Check:
+    if c.name == "credentials" or "pgiam refresh" not in c.fix or c.fix.startswith("fix the AWS credentials"):
+        return c
+    import dataclasses
+
+    return dataclasses.replace(c, fix=f"fix the AWS credentials first (see the credentials check), then {c.fix}")
 
 
 _LABEL = {doctor.OK: "ok", doctor.WARN: "WARN", doctor.FAIL: "FAIL"}
