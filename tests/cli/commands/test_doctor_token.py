@@ -79,12 +79,12 @@ def test_expired_token_with_broken_credentials_points_at_the_credentials(cli: Cl
     code, c = checks(cli, "prod", env={"AWS_PROFILE": "gone"})
     assert code == 1 and c[("prod", "credentials")]["status"] == "fail"
     assert c[("prod", "token")]["fix"].startswith("fix the AWS credentials first")
+    assert list(c).index(("prod", "credentials")) < list(c).index(("prod", "token"))
     # no other check offers a refresh that would fail the same way
     (isolated_env / ".pgpass").unlink()
     code, c = checks(cli, "prod", env={"AWS_PROFILE": "gone"})
     offers = [v["fix"] for v in c.values() if "pgiam refresh" in v["fix"]]
     assert offers and all(f.startswith("fix the AWS credentials first") for f in offers), offers
-    assert list(c).index(("prod", "credentials")) < list(c).index(("prod", "token"))
 
 
 def test_pgjdbc_notes_only_for_jdbc_services(cli: Cli, isolated_env: Path) -> None:
