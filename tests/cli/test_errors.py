@@ -50,3 +50,16 @@ def test_bare_pgiam_prints_short_usage(cli: Cli) -> None:
     assert r.code == 2 and r.out == ""
     assert r.err.startswith("usage: pgiam ") and "pgiam --help" in r.err
     assert "required" not in r.err and len(r.err.splitlines()) <= 6
+
+
+def test_token_errors_name_no_service_called_token(cli: Cli) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the Redshift API is unreachable
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    cli.static_keys()
+    r = cli("token", "--kind", "redshift", "--hostname", "analytics.abc123xyz.us-east-1.redshift.amazonaws.com",
+            "--username", "alice", env={"AWS_ENDPOINT_URL": dead})
+    assert r.code == 1 and "GetClusterCredentials for cluster 'analytics'" in r.err
+    assert "service 'token'" not in r.err

@@ -10,7 +10,7 @@ from pgiam.aws import tokeninfo
 from pgiam.aws.credentials import CredentialCache
 from pgiam.config.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.config.model import KINDS, Service
-from pgiam.errors import UsageError
+from pgiam.errors import PgiamError, UsageError
 from pgiam.flow.context import Context
 from pgiam.providers import get_provider
 
@@ -103,7 +103,10 @@ def run(
     cache = CredentialCache()
     if svc.region is None and not cache.region(profile):
         raise UsageError("cannot tell the AWS region: pass --region or set AWS_REGION")
-    token = get_provider(svc.kind).issue(svc, cache, ctx.now())
+    try:
+        token = get_provider(svc.kind).issue(svc, cache, ctx.now())
+    except PgiamError as e:  # the providers name the service; here there is none, only --hostname
+        raise PgiamError(str(e).replace(f"service {svc.name!r}: ", "", 1), exit_code=e.exit_code) from None
     print(token.value, file=ctx.out.stdout, flush=True)
     if ctx.out.verbose:
         print(
