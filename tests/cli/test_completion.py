@@ -116,6 +116,11 @@ def test_completion_through_the_real_shell(cli: Cli, shells: Path, shell: str) -
     assert complete(cli, shells, "pgiam psql ") == ["home1"]
     # verbs
     assert "check-credentials" in complete(cli, shells, "pgiam ch")
+    # paths for path options (zsh's _files offers the name within the directory)
+    for line in (f"pgiam --config {shells}/oth", f"pgiam add x --sslrootcert {shells}/oth",
+                 f"pgiam refresh --pgpass {shells}/oth"):
+        got = complete(cli, shells, line)
+        assert len(got) == 1 and got[0].endswith("other.toml"), (line, got)
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
