@@ -287,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if words[:1] == ["__complete-services"]:  # hidden: service names for shell completion
             from pgiam.cli.completion import service_names
 
-            print("\n".join(service_names(words[1:])))
+            for name in service_names(words[1:]):
+                print(name)
             return 0
         only = verb_of(words)
         parser = build_parser(only)

@@ -137,7 +137,7 @@ def test_hidden_service_lister_is_quiet_on_a_broken_config(cli: Cli, tmp_path: P
     bad = tmp_path / "bad.toml"
     bad.write_text("[services.x\n")
     r = cli("__complete-services", "--config", str(bad))
-    assert (r.code, r.out.strip(), r.err) == (0, "", "")
+    assert (r.code, r.out, r.err) == (0, "", "")
 
 
 def test_shtab_is_not_imported_on_the_refresh_path(cli: Cli) -> None:
