@@ -3,6 +3,7 @@ pipx), the build is warning-free (SPDX license), and the shipped completions equ
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -24,9 +25,11 @@ def test_shipped_completions_are_the_generated_ones(cli: Cli, shell: str) -> Non
 
 @pytest.mark.slow
 def test_wheel_installs_man_page_and_completions_into_a_venv(tmp_path: Path) -> None:
+    # no PYTHONPATH: a checkout on it (with its egg-info) would look like an installed pgiam to pip
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp_path / "dist"), str(REPO)],
-        capture_output=True, text=True, timeout=600, check=False, cwd=str(tmp_path),
+        capture_output=True, text=True, timeout=600, check=False, cwd=str(tmp_path), env=env,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     noise = [ln for ln in (build.stdout + build.stderr).splitlines()
@@ -40,7 +43,8 @@ def test_wheel_installs_man_page_and_completions_into_a_venv(tmp_path: Path) -> 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                           "--no-deps", "-q", str(wheel)], capture_output=True, text=True, timeout=300, check=False)
+                           "--no-deps", "-q", str(wheel)], capture_output=True, text=True, timeout=300, check=False,
+                          env=env, cwd=str(tmp_path))
     assert inst.returncode == 0, inst.stderr
     page = venv / "share" / "man" / "man1" / "pgiam.1"
     assert page.read_bytes() == (REPO / "man" / "pgiam.1").read_bytes()
