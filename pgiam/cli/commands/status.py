@@ -14,8 +14,9 @@ Output forms:
   `-` marks an empty cell.
 - `--json`: an array of objects.
 
-Exit status (for monitoring, e.g. `pgiam status || alert`): 0 when every selected service is fresh or
-expiring, 1 when any is expired, missing or in error; 2 on usage or configuration errors.
+Exit status (for monitoring, e.g. `pgiam status -q || alert`): 0 when every selected service is fresh or
+expiring, 1 when any is expired, missing or in error; 2 on usage or configuration errors. With --quiet
+(and no --json) nothing is printed but one `pgiam: error: NAME: STATE[: error]` line per such service.
 """
 
 from __future__ import annotations
@@ -200,6 +201,11 @@ def exit_status(table: list[dict[str, Any]]) -> int:
 def run(ctx: Context, as_json: bool, details: bool = False, names: list[str] | None = None,
         wide: bool = False) -> int:
     table = rows(ctx, names, details=details)
+    if ctx.out.quiet and not as_json:  # for monitoring: nothing when all is well, a line per problem
+        for r in table:
+            if r["state"] not in OK_STATES:
+                ctx.out.error(f"{r['name']}: {r['state']}" + (f": {r['error']}" if r.get("error") else ""))
+        return exit_status(table)
     if as_json:
         print(json.dumps(table, indent=2), file=ctx.out.stdout)
         return exit_status(table)

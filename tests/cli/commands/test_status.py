@@ -45,6 +45,12 @@ def test_exit_status_for_monitoring_and_names(cli: Cli, isolated_env: Path) -> N
     assert r.code == 0 and [row["name"] for row in json.loads(r.out)] == ["prod"]
     r = cli("status", "nope")
     assert r.code == 2 and "no service 'nope'" in r.err
+    # --quiet, for monitoring: silence when all is well, one line per problem
+    r = cli("status", "-q", "prod")
+    assert (r.code, r.out, r.err) == (0, "", "")
+    r = cli("status", "-q")
+    assert r.code == 1 and r.out == "" and r.err.startswith("pgiam: error: dev: error: ")
+    assert len(r.err.splitlines()) == 1
     # the recorded expiry of prod's token lies in the past: expired, exit 1
     path = isolated_env / ".local" / "state" / "pgiam" / "state.json"
     saved = json.loads(path.read_text())
