@@ -6,7 +6,7 @@ PREFIX ?= $(HOME)/.local
 MANDIR ?= $(PREFIX)/share/man
 PYTEST_ARGS ?=
 
-.PHONY: venv deps test lint unit demo bench man install install-data completion clean
+.PHONY: venv venv-base deps deps-demo test lint unit demo bench man install install-data completion clean
 
 venv: $(VENV)/.stamp
 
@@ -14,10 +14,22 @@ $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.stamp-base
+
+# what the demo needs: pgiam and its runtime dependencies, no test tools
+venv-base: $(VENV)/.stamp-base
+
+$(VENV)/.stamp-base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
 	touch $@
 
 deps:
-	@bash scripts/system-deps.sh
+	@bash scripts/system-deps.sh test
+
+deps-demo:
+	@bash scripts/system-deps.sh demo
 
 lint: venv
 	$(PY) -m ruff check pgiam tests bench scripts
@@ -31,7 +43,7 @@ test: deps lint
 unit: venv
 	$(PY) -m pytest -q -m 'not pg' $(PYTEST_ARGS)
 
-demo: deps venv
+demo: deps-demo venv-base
 	$(PY) scripts/demo.py
 
 bench: venv
@@ -40,22 +52,25 @@ bench: venv
 man:
 	mandoc -Tutf8 man/pgiam.1 | less
 
-# generated from the parser; needs only the standard library
-completion:
-	mkdir -p build
-	PYTHONPATH=. $(PYTHON) -m pgiam completion bash > build/pgiam.bash
-	PYTHONPATH=. $(PYTHON) -m pgiam completion zsh > build/_pgiam
+# generated from the parser by shtab (the venv has it); committed, so `pip install .` ships them
+completion: venv
+	$(PY) -m pgiam completion bash > completions/bash/pgiam
+	$(PY) -m pgiam completion zsh > completions/zsh/_pgiam
+	$(PY) -m pgiam completion fish > completions/fish/pgiam.fish
 
-install: install-data
+install:
 	$(PYTHON) -m pip install --user . 2>/dev/null || pipx install --force .
 
-# the man page and completions only (also what `make install` adds to the Python package)
-install-data: completion
+# the man page and completions only, for a system prefix (`pip install .` installs them too, under its
+# own prefix: share/man/man1, share/bash-completion/completions, share/zsh/site-functions,
+# share/fish/vendor_completions.d)
+install-data:
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-		$(DESTDIR)$(PREFIX)/share/zsh/site-functions
+		$(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0644 man/pgiam.1 $(DESTDIR)$(MANDIR)/man1/pgiam.1
-	install -m 0644 build/pgiam.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pgiam
-	install -m 0644 build/_pgiam $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_pgiam
+	install -m 0644 completions/bash/pgiam $(DESTDIR)$(PREFIX)/share/bash-completion/completions/pgiam
+	install -m 0644 completions/zsh/_pgiam $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_pgiam
+	install -m 0644 completions/fish/pgiam.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/pgiam.fish
 
 clean:
 	rm -rf .venv .venv-* build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

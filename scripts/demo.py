@@ -37,6 +37,32 @@ def run(argv: list[str], env: dict[str, str], show: list[str] | None = None) -> 
     return proc
 
 
+def on_a_terminal(argv: list[str], env: dict[str, str], show: list[str]) -> None:
+    """Run argv with stdout on a pseudo-terminal of 80 columns, so it prints what a person sees (a table)."""
+    import pty
+
+    print("$ " + " ".join(shlex.quote(a) for a in show), flush=True)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=slave, stderr=slave, stdin=subprocess.DEVNULL,
+                            env={**env, "COLUMNS": "80", "TERM": env.get("TERM", "xterm"),
+                                 **({} if sys.stdout.isatty() else {"NO_COLOR": "1"})})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    for line in b"".join(chunks).decode().replace("\r\n", "\n").splitlines():
+        print("  " + line)
+    if proc.wait() != 0:
+        raise SystemExit(f"demo: step failed with exit {proc.returncode}")
+
+
 def main() -> int:
     sandbox = Path(tempfile.mkdtemp(prefix="pgiam-demo-"))
     home = sandbox / "home"
@@ -62,13 +88,13 @@ def main() -> int:
             run(pgiam + add, env, ["pgiam", *add])
             step("pgiam refresh: nothing to do while the token is fresh")
             run([*pgiam, "--verbose", "refresh"], env, ["pgiam", "--verbose", "refresh"])
-            run([*pgiam, "status"], env, ["pgiam", "status"])
+            on_a_terminal([*pgiam, "status"], env, ["pgiam", "status"])
             step("what libpq will read")
             print("  ~/.pg_service.conf:")
             for line in (home / ".pg_service.conf").read_text().splitlines():
                 print("    " + line)
             entry = (home / ".pgpass").read_text().strip()
-            print(f"  ~/.pgpass (mode {oct((home / '.pgpass').stat().st_mode & 0o777)}): {entry[:70]}… "
+            print(f"  ~/.pgpass (mode {(home / '.pgpass').stat().st_mode & 0o777:04o}): {entry[:70]}… "
                   f"({len(entry)} bytes)")
             step("psql service=demo")
             sql = ("select current_user as role, ssl.version as tls from pg_stat_ssl ssl "

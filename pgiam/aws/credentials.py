@@ -23,8 +23,22 @@ class Credentials:
     profile: str | None
 
 
+def env_profile() -> tuple[str, str] | None:
+    """(variable, profile) when the environment picks the default chain's profile (AWS_PROFILE wins)."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        value = os.environ.get(var)
+        if value:
+            return var, value
+    return None
+
+
 def _label(profile: str | None) -> str:
-    return f"profile {profile!r}" if profile else "the default credential chain"
+    if profile:
+        return f"profile {profile!r}"
+    picked = env_profile()
+    if picked is not None:
+        return f"profile {picked[1]!r} (from {picked[0]} in the environment)"
+    return "the default credential chain"
 
 
 def _session(profile: str | None) -> Any:
@@ -138,8 +152,20 @@ def caller_identity(cache: CredentialCache, profile: str | None) -> tuple[str, s
         )
         out = client.get_caller_identity()
     except Exception as e:
+        name = type(e).__name__
+        if name in _UNREACHABLE:
+            # the credentials are there (cache.get succeeded); only the STS call could not be made
+            text = " ".join(str(e).split())
+            raise CredentialsError(
+                f"{_label(profile)} has credentials ({c.source}), but STS is unreachable: {name}: {text[:200]} "
+                "— check the network, proxy or AWS_ENDPOINT_URL_STS; signing tokens itself needs no network"
+            ) from None
         raise _explain(e, profile) from None
     return str(out.get("Arn", "")), str(out.get("Account", ""))
+
+
+_UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError",
+                "ProxyConnectionError", "SSLError", "HTTPClientError")
 
 
 def _explain(e: Exception, profile: str | None) -> CredentialsError:
@@ -147,7 +173,8 @@ def _explain(e: Exception, profile: str | None) -> CredentialsError:
     name = type(e).__name__
     text = " ".join(str(e).split())
     who = _label(profile)
-    p = profile or "default"
+    picked = None if profile else env_profile()
+    p = profile or (picked[1] if picked else "default")
     if name == "MissingDependencyException" and "crt" in text:
         # botocore serves `aws login` (login_session) profiles only with its crt extra (awscrt)
         return CredentialsError(
@@ -158,7 +185,11 @@ def _explain(e: Exception, profile: str | None) -> CredentialsError:
         return CredentialsError(
             f"cannot get AWS credentials for {who}: {name}: {text[:300]} — run `aws login --profile {p}`"
         )
-    if name == "ProfileNotFound":
+    if name == "ProfileNotFound" and picked is not None:
+        fix = (f"{picked[0]}={picked[1]} is set in this environment, but there is no profile {p!r} in "
+               f"AWS_CONFIG_FILE/~/.aws/config: unset {picked[0]} or correct it (or run "
+               f"`aws configure --profile {p}`)")
+    elif name == "ProfileNotFound":
         fix = (f"profile {p!r} is not in AWS_CONFIG_FILE/~/.aws/config; fix `profile =` or run "
                f"`aws configure --profile {p}`")
     elif name in ("UnauthorizedSSOTokenError", "TokenRetrievalError") or "sso" in name.lower():

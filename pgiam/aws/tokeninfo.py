@@ -37,7 +37,7 @@ class TokenInfo:
     signed_at: datetime
     expires_at: datetime
     has_session_token: bool
-    region: str = ""  # the credential scope's region
+    region: str = ""  # from the credential scope (AKID/date/REGION/service/aws4_request)
 
 
 def decode(token: str) -> TokenInfo | None:

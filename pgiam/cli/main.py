@@ -35,8 +35,47 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool, unix_use
 
 
 class _Parser(argparse.ArgumentParser):
+    verb_hint: str | None = None  # set by main(): the verb on the command line, for errors about it
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
+        prog = f"pgiam {self.verb_hint}" if self.verb_hint and self.prog == "pgiam" else self.prog
+        raise UsageError(f"{message}{_did_you_mean(self, message)} (see `{prog} --help`)")
+
+
+def _all_options(parser: argparse.ArgumentParser, verb: str | None) -> list[str]:
+    """Option strings of the parser and of its verbs (only `verb`'s when given)."""
+    found = [s for a in parser._actions for s in a.option_strings]
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for name, sub in a.choices.items():
+                if verb is None or name == verb:
+                    found += [s for b in sub._actions for s in b.option_strings]
+    return sorted(set(found))
+
+
+def _did_you_mean(parser: argparse.ArgumentParser, message: str) -> str:
+    """'; did you mean X?' for a mistyped verb, choice or option (difflib), else ''."""
+    import difflib
+    import re
+
+    m = re.match(r"argument (\S+): invalid choice: '([^']*)'", message)
+    if m:
+        for a in parser._actions:
+            if a.choices is not None and (m.group(1) in a.option_strings or m.group(1) in (a.metavar, a.dest)):
+                close = difflib.get_close_matches(m.group(2), [str(c) for c in a.choices], n=1, cutoff=0.6)
+                if close:
+                    return f"; did you mean {close[0]!r}?"
+        return ""
+    m = re.match(r"unrecognized arguments: (.*)", message)
+    if m:
+        verb = parser.verb_hint if isinstance(parser, _Parser) else None
+        options = _all_options(parser, verb)
+        for word in m.group(1).split():
+            if word.startswith("-"):
+                close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1, cutoff=0.75)
+                if close:
+                    return f"; did you mean {close[0]}?"
+    return ""
 
 
 class _Skipped:
@@ -129,10 +168,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="services to refresh (default: all)")
     p.add_argument("--force", action="store_true", help="renew even fresh tokens; take over foreign stanzas")
 
-    p = verb("status", "show every service's token state")
+    p = verb("status", "show each service's token state (exit 1 when any is expired, missing or in error)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="services to show (default: all)")
     p.add_argument("--json", action="store_true", help="print a JSON array")
-    p.add_argument("--details", action="store_true", help="with --json: add profile, credential source, last "
-                   "refresh, last error and the files in use to each entry")
+    p.add_argument("--details", action="store_true", help="add profile, credential source, last refresh, "
+                   "hostaddr, signed port, sslrootcert and the files in use")
+    p.add_argument("--wide", action="store_true", help="table: add the host and never shorten a cell "
+                   "(default: fit the terminal)")
 
     p = verb("env", "print export lines with a fresh token, for eval")
     p.add_argument("name", metavar="NAME")
@@ -140,6 +182,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = verb("exec", "run a command with PGSERVICE and a fresh PGPASSWORD in its environment")
     p.add_argument("name", metavar="NAME")
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    p = verb("psql", "refresh NAME if needed, then run psql with service=NAME (the token stays in pgpass)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("psql_args", nargs=argparse.REMAINDER, metavar="PSQL-ARG", help="passed to psql as they are")
 
     p = verb("schedule", "install, remove or show a job that runs `pgiam refresh --quiet` every few minutes")
     p.add_argument("action", choices=("install", "remove", "show"),
@@ -162,8 +208,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--connect", action="store_true", help="also connect with `psql service=NAME`, explain "
                    "failures and measure clock skew against the server")
     p.add_argument("--json", action="store_true", help="print a JSON array of checks")
-    p = verb("completion", "print a shell completion script (bash or zsh)")
-    p.add_argument("shell", choices=("bash", "zsh"))
+    p = verb("completion", "print a shell completion script (bash, zsh or fish)")
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
     return parser
 
 
@@ -208,7 +254,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "status":
         from pgiam.cli.commands import status
 
-        return status.run(ctx, args.json, details=args.details)
+        return status.run(ctx, args.json, details=args.details, names=args.names, wide=args.wide)
     if cmd == "env":
         from pgiam.cli.commands import env
 
@@ -217,6 +263,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from pgiam.cli.commands import env
 
         return env.run_exec(ctx, args.name, args.argv)
+    if cmd == "psql":
+        from pgiam.cli.commands import psql
+
+        return psql.run(ctx, args.name, args.psql_args)
     if cmd == "schedule":
         from pgiam.cli.commands import schedule
 
@@ -241,10 +291,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.reset()
     try:
         words = sys.argv[1:] if argv is None else list(argv)
+        if words[:1] == ["__complete-services"]:  # hidden: service names for shell completion
+            from pgiam.cli.completion import service_names
+
+            for name in service_names(words[1:]):
+                print(name)
+            return 0
         only = verb_of(words)
         parser = build_parser(only)
         if only is not None and only not in _verbs(parser):
             parser = build_parser()  # an unknown verb: the whole parser says what the choices are
+        if not words:  # bare `pgiam`: short usage, not an error about a missing COMMAND
+            print(parser.format_usage().rstrip(), file=sys.stderr)
+            print("pgiam: a COMMAND is needed: `pgiam --help` lists them, `pgiam COMMAND --help` explains one",
+                  file=sys.stderr)
+            return 2
+        if isinstance(parser, _Parser) and only in _verbs(parser):
+            parser.verb_hint = only
         args = parser.parse_args(words)
         output.reset(quiet=bool(args.quiet))
         if args.run_as:

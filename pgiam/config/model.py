@@ -214,7 +214,7 @@ def build_config(
     # unknown keys in [defaults] are errors even when no service uses them (and are named as [defaults]'s)
     for k, (path, _) in defaults.items():
         if k not in SERVICE_KEYS:
-            raise ConfigError(f"{path}: [defaults]: unknown key {k!r} ({_known_keys()})")
+            raise ConfigError(f"{path}: [defaults]: unknown key {k!r} ({_known_keys(k)})")
     result: dict[str, Service] = {}
     for name, body in raw.items():
         if name in broken:
@@ -228,7 +228,13 @@ def build_config(
     return result, broken
 
 
-def _known_keys() -> str:
+def _known_keys(key: str | None = None) -> str:
+    if key is not None:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(SERVICE_KEYS), n=1, cutoff=0.6)
+        if close:
+            return f"did you mean {close[0]!r}? known keys: " + ", ".join(SERVICE_KEYS)
     return "known keys: " + ", ".join(SERVICE_KEYS)
 
 
@@ -247,7 +253,7 @@ def make_service(name: str, values: Mapping[str, tuple[Path, Any]]) -> Service:
         where = f"{path}: service {name!r}"
         types = SERVICE_KEYS.get(key)
         if types is None:
-            raise ConfigError(f"{where}: unknown key {key!r} ({_known_keys()})")
+            raise ConfigError(f"{where}: unknown key {key!r} ({_known_keys(key)})")
         if (isinstance(raw_value, bool) and bool not in types) or not isinstance(raw_value, types):
             want = " or ".join("table" if t is dict else "array" if t is list else t.__name__ for t in types)
             raise ConfigError(f"{where}: key {key!r} must be {want}, not {type(raw_value).__name__}")

@@ -311,8 +311,102 @@ def clock_skew(svc_name: str, local: datetime, server: datetime) -> Check:
     return Check("clock", OK, text, service=svc_name)
 
 
+# --------------------------------------------------------------------------- the stored token
+
+FUTURE_FAIL = 300  # AWS refuses a presigned request dated more than 5 minutes ahead of its clock
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+def _ago(seconds: float) -> str:
+    s = int(abs(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m" if s >= 60 else f"{s}s"
+
+
+def token(svc: Service, stored: str | None, effective_expiry: datetime | None, now: datetime, db_user: str,
+          credentials_ok: bool = True) -> Check | None:
+    """What the token in pgpass says about itself: would the server accept it now, for this service?
+
+    effective_expiry: the expiry pgiam trusts (the token's own, capped by the recorded credential expiry).
+    None when there is no stored token (the pgpass entry check already says so)."""
+    from pgiam.aws import tokeninfo
+
+    if stored is None:
+        return None
+    name = "token"
+    again = (f"run `pgiam refresh --force {svc.name}`" if credentials_ok else
+             f"fix the AWS credentials first (see the credentials check), then `pgiam refresh --force {svc.name}`")
+    info = tokeninfo.decode(stored)
+    if info is not None:
+        want_host = svc.sign_host if svc.kind == "dsql" else f"{svc.sign_host}:{svc.port}"
+        if info.host.lower() != want_host.lower():
+            return Check(name, FAIL, f"the token in pgpass is signed for {info.host}, not {want_host}: the "
+                         "server refuses it", again, svc.name)
+        if info.user is not None and info.user != db_user:
+            return Check(name, FAIL, f"the token in pgpass is for database user {info.user!r}, not "
+                         f"{db_user!r}", again, svc.name)
+        ep = parse_endpoint(svc.sign_host)
+        want_region = svc.region or (ep.region if ep else None)
+        if want_region and info.region and info.region != want_region:
+            return Check(name, FAIL, f"the token in pgpass is signed for region {info.region}, but "
+                         f"{svc.sign_host} is in {want_region}",
+                         f"remove or fix `region` of {svc.name}, then `pgiam refresh --force {svc.name}`",
+                         svc.name)
+        ahead = (info.signed_at - now).total_seconds()
+        if ahead > FUTURE_FAIL:
+            return Check(name, FAIL, f"the token in pgpass is dated {_ago(ahead)} in the future "
+                         f"({tokeninfo.iso(info.signed_at)}): it was signed with a clock that ran ahead, "
+                         "and the server refuses it", f"sync the clock, then {again.split('run ', 1)[-1]}",
+                         svc.name)
+    if effective_expiry is None:
+        return Check(name, WARN, "the expiry of the password in pgpass is unknown", again, svc.name)
+    left = (effective_expiry - now).total_seconds()
+    if left <= 0:
+        job = " (is the scheduled job running? `pgiam schedule show`)" if credentials_ok else ""
+        fix = (f"run `pgiam refresh {svc.name}`{job}" if credentials_ok else
+               f"fix the AWS credentials first (see the credentials check), then `pgiam refresh {svc.name}`")
+        return Check(name, FAIL, f"the token in pgpass expired {_ago(left)} ago "
+                     f"({tokeninfo.iso(effective_expiry)}): the server refuses it", fix, svc.name)
+    what = f" for {info.host} as {info.user or db_user}" if info is not None else ""
+    region = f" in {info.region}" if info is not None and info.region else ""
+    return Check(name, OK, f"the token in pgpass is valid for {_ago(left)} more{what}{region}",
+                 service=svc.name)
+
+
+def default_port(kind: str) -> int:
+    return 5439 if kind.startswith("redshift") else 5432
+
+
+def tunnel_port(svc: Service) -> Check | None:
+    """`--port 15432` where `--local-port 15432` was meant: a loopback hostaddr, no local port, and a port
+    that is not the engine's usual one. The token is then signed for the tunnel's port, which the real
+    endpoint refuses."""
+    if not svc.hostaddr or not svc.hostaddr.startswith(_LOOPBACK) or svc.local_port is not None:
+        return None
+    usual = default_port(svc.kind)
+    if svc.port == usual:
+        return None
+    return Check("tunnel port", WARN, f"hostaddr {svc.hostaddr} is a tunnel, yet tokens are signed for port "
+                 f"{svc.port} (the endpoint usually listens on {usual}): the server refuses a token signed "
+                 "for the tunnel's port",
+                 f"did you mean `--local-port {svc.port}`? `pgiam add {svc.name} --host {svc.host} --port "
+                 f"{usual} --local-port {svc.port} --hostaddr {svc.hostaddr} ...`", svc.name)
+
+
+def refusal_cause(svc_name: str, first_line: str, known: Sequence[Check]) -> Check | None:
+    """A refused login explained by the first cause pgiam can see (credentials, PGPASSWORD, the stored
+    token, the tunnel port, the region), before any generic advice."""
+    order = ("credentials", "PGPASSWORD", "token", "tunnel port", "region")
+    for wanted in order:
+        for c in known:
+            if c.name == wanted and c.status != OK and c.service in (svc_name, None):
+                return Check("connect", FAIL, f"the server refused the login; likely cause: {c.verdict} "
+                             f"(psql: {first_line})", c.fix, svc_name)
+    return None
+
+
 # --------------------------------------------------------------------------- --connect
 
+_REFUSED = r"(pam|ldap|password) authentication failed"
 _CAUSES: tuple[tuple[str, str, str], ...] = (
     (r"authentication failed.*password retrieved from file",
      "the server refused the token from pgpass",
@@ -346,12 +440,17 @@ _CAUSES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def explain_connect(svc_name: str, returncode: int, stderr: str) -> Check:
-    """Map a failed `psql service=NAME` to the likely cause (stderr never holds the token)."""
+def explain_connect(svc_name: str, returncode: int, stderr: str, known: Sequence[Check] = ()) -> Check:
+    """Map a failed `psql service=NAME` to the likely cause (stderr never holds the token); a refused
+    login is first explained by what the other checks (`known`) found."""
     if returncode == 0:
         return Check("connect", OK, "psql connected and ran `select 1`", service=svc_name)
     text = " ".join(stderr.split())
     first = (stderr.strip().splitlines() or [f"psql exited with status {returncode}"])[0].strip()
+    if re.search(_REFUSED, text, re.I):
+        seen = refusal_cause(svc_name, first, known)
+        if seen is not None:
+            return seen
     for pattern, cause, fix in _CAUSES:
         if re.search(pattern, text, re.I):
             return Check("connect", FAIL, f"{cause}: {first}", fix.replace("NAME", svc_name), svc_name)

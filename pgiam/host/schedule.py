@@ -32,6 +32,12 @@ LABEL = "pgiam.refresh"  # launchd: ~/Library/LaunchAgents/pgiam.refresh.plist
 CRON_MARKER = "# pgiam-schedule"  # ends our crontab line (a shell comment for /bin/sh)
 CRON_HEADER = "# pgiam: the next line is managed by `pgiam schedule install|remove`"
 
+# settings a job carries explicitly when this shell has them (never credentials)
+CARRIED = ("PGIAM_SITE_CONFIG", "PGIAM_STATE", "PGIAM_LIBPQ_VERSION", "XDG_STATE_HOME", "AWS_CONFIG_FILE",
+           "AWS_SHARED_CREDENTIALS_FILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EC2_METADATA_DISABLED",
+           "AWS_STS_REGIONAL_ENDPOINTS")
+CRON_DAEMONS = frozenset({"cron", "crond", "cronie", "fcron", "dcron", "busybox-crond"})
+
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 _EVERY_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
@@ -150,7 +156,6 @@ def systemd_units(job: Job) -> dict[str, str]:
         "OnStartupSec=30s\n"
         f"OnUnitActiveSec={job.every}s\n"
         "AccuracySec=1s\n"
-        "Persistent=true\n"
         f"Unit={UNIT}.service\n"
         "\n"
         "[Install]\n"

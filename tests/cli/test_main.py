@@ -74,7 +74,7 @@ def test_add_without_database_user_is_a_usage_error(cli: Cli) -> None:
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        ([], "required: COMMAND"),
+        (["-q"], "required: COMMAND"),  # bare `pgiam`: short usage (tests/cli/test_errors.py)
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["refresh", "--bogus"], "unrecognized arguments: --bogus"),
         (["add", "prod"], "prod is a new service: --host and --user are required"),
@@ -114,7 +114,7 @@ def test_python_dash_m_pgiam_runs_main(isolated_env: Path) -> None:
 def test_main_returns_exit_codes_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["refresh", "--bogus"]) == 2
     assert capsys.readouterr().err == (
-        "pgiam: error: unrecognized arguments: --bogus (see `pgiam --help`)\n"
+        "pgiam: error: unrecognized arguments: --bogus (see `pgiam refresh --help`)\n"
     )
     assert main(["refresh", "nosuch"]) == 2
     assert "no service 'nosuch'" in capsys.readouterr().err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import urllib.error
 import urllib.parse
@@ -18,20 +17,12 @@ from pgiam.host import ca
 TIMEOUT = 30.0
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def download(url: str, timeout: float = TIMEOUT) -> bytes:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "http" and not _loopback(parts.hostname or ""):
-        raise UsageError(f"--from {url}: refusing plain http for a trust anchor; use https:// or --from FILE")
-    if parts.scheme not in ("http", "https"):
+    if parts.scheme == "http":
+        raise UsageError(f"--from {url}: refusing plain http for a trust anchor: only https:// URLs or local "
+                         "files are accepted")
+    if parts.scheme != "https":
         raise UsageError(f"--from {url}: only https:// URLs or local files are accepted")
     req = urllib.request.Request(url, headers={"User-Agent": "pgiam"})
     try:

@@ -82,7 +82,7 @@ def _safe_read(path: Path, label: str, checks: list[Check]) -> bytes | None:
         return None
 
 
-def connect(ctx: Context, svc: Service) -> list[Check]:
+def connect(ctx: Context, svc: Service, known: list[Check] | None = None) -> list[Check]:
     """`psql service=NAME` for real: the verdict, and the clock skew against the server when it worked."""
     psql = shutil.which("psql")
     if psql is None:
@@ -102,7 +102,7 @@ def connect(ctx: Context, svc: Service) -> list[Check]:
         return [Check("connect", doctor.FAIL, f"psql did not finish within {CONNECT_TIMEOUT:g}s",
                       "check the network path to the server (security group, VPN, tunnel)", svc.name)]
     after = time.time()
-    checks = [doctor.explain_connect(svc.name, p.returncode, p.stderr)]
+    checks = [doctor.explain_connect(svc.name, p.returncode, p.stderr, known or [])]
     if p.returncode == 0:
         try:
             server = float(p.stdout.strip().splitlines()[-1])
@@ -173,41 +173,78 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
 
     cache = CredentialCache()
     now = ctx.now()
-    for svc in services:
-        params = servicefile.get(service_data or b"", svc.name)
-        managed = servicefile.is_managed(service_data or b"", svc.name)
-        checks.append(doctor.stanza(svc, service_path, params, managed))
-        checks.append(doctor.jdbc(svc, params))
-        bad_keys = doctor.stanza_keys(svc, params, version)
-        if bad_keys is not None:
-            checks.append(bad_keys)
-        key = pgpass_key(svc)
-        checks.append(doctor.pgpass_entry(svc, pgpass_path, pgpass_data, key))
-        effective = dict(params or [])
-        mode = effective.get("sslmode", svc.sslmode)
-        root = effective.get("sslrootcert", svc.sslrootcert) if params is not None else svc.sslrootcert
-        if svc.kind in CLOUD_KINDS:
-            checks += _cloud_checks(svc, params, version, cache, now)
-            if connect_db:
-                checks += connect(ctx, svc)
-            continue
-        checks.append(doctor.sslmode(svc, mode))
-        droot = default_root(ctx)
-        root_data = None if root == "system" else _read(Path(os.path.expanduser(root)) if root else droot)
-        checks.append(doctor.sslrootcert(svc, mode, root, str(droot), root_data))
-        checks.append(doctor.region_host(svc))
-        checks.append(doctor.host_endpoint(svc, None if parse_endpoint(svc.host) else resolve(svc.host)))
-        from pgiam.host.schedule import lifetime
+    from pgiam.flow import state as saved_state
+    from pgiam.flow.desired import db_user
+    from pgiam.flow.plan import token_expiry
+    from pgiam.host.schedule import lifetime
+    from pgiam.libpq import pgpass as pgpass_text
 
+    saved = saved_state.load(ctx.state_path).services
+    general = list(checks)
+    for svc in services:
+        mine: list[Check] = []
+        if svc.kind in CLOUD_KINDS:  # Azure, Cloud SQL, AlloyDB: their own credential and TLS checks
+            params = servicefile.get(service_data or b"", svc.name)
+            mine.append(doctor.stanza(svc, service_path, params, servicefile.is_managed(service_data or b"",
+                                                                                        svc.name)))
+            mine.append(doctor.pgpass_entry(svc, pgpass_path, pgpass_data, pgpass_key(svc)))
+            mine += _cloud_checks(svc, params, version, cache, now)
+            if connect_db:
+                mine += connect(ctx, svc, general + mine)
+            checks += mine
+            continue
+        # credentials first: without them no refresh can fix anything below
         try:
             creds = cache.get(svc.profile)
         except PgiamError as e:
-            checks.append(doctor.credentials(svc, None, None, now, lifetime(svc), error=str(e)))
+            mine.append(doctor.credentials(svc, None, None, now, lifetime(svc), error=str(e)))
         else:
-            checks.append(doctor.credentials(svc, creds.source, creds.expiry, now, lifetime(svc)))
+            mine.append(doctor.credentials(svc, creds.source, creds.expiry, now, lifetime(svc)))
+        creds_ok = mine[-1].status != doctor.FAIL
+        params = servicefile.get(service_data or b"", svc.name)
+        managed = servicefile.is_managed(service_data or b"", svc.name)
+        mine.append(doctor.stanza(svc, service_path, params, managed))
+        if svc.jdbc:  # pgjdbc notes only for services that declare Java clients
+            mine.append(doctor.jdbc(svc, params))
+        bad_keys = doctor.stanza_keys(svc, params, version)
+        if bad_keys is not None:
+            mine.append(bad_keys)
+        user = db_user(svc)
+        key = pgpass_key(svc, user)
+        mine.append(doctor.pgpass_entry(svc, pgpass_path, pgpass_data, key))
+        found = pgpass_text.find(pgpass_data or b"", key)
+        stored = found[1] if found else None
+        expiry = token_expiry(stored, svc, saved.get(svc.name), now)[0] if stored is not None else None
+        tok = doctor.token(svc, stored, expiry, now, user, credentials_ok=creds_ok)
+        if tok is not None:
+            mine.append(tok)
+        tunnel = doctor.tunnel_port(svc)
+        if tunnel is not None:
+            mine.append(tunnel)
+        effective = dict(params or [])
+        mode = effective.get("sslmode", svc.sslmode)
+        root = effective.get("sslrootcert", svc.sslrootcert) if params is not None else svc.sslrootcert
+        mine.append(doctor.sslmode(svc, mode))
+        droot = default_root(ctx)
+        root_data = None if root == "system" else _read(Path(os.path.expanduser(root)) if root else droot)
+        mine.append(doctor.sslrootcert(svc, mode, root, str(droot), root_data))
+        mine.append(doctor.region_host(svc))
+        mine.append(doctor.host_endpoint(svc, None if parse_endpoint(svc.host) else resolve(svc.host)))
+        if not creds_ok:  # no fix that cannot work: a refresh fails the same way until the credentials work
+            mine = [_after_credentials(c) for c in mine]
+            checks[: len(general)] = [_after_credentials(c) for c in checks[: len(general)]]
         if connect_db:
-            checks += connect(ctx, svc)
+            mine += connect(ctx, svc, general + mine)
+        checks += mine
     return checks
+
+
+def _after_credentials(c: Check) -> Check:
+    if c.name == "credentials" or "pgiam refresh" not in c.fix or c.fix.startswith("fix the AWS credentials"):
+        return c
+    import dataclasses
+
+    return dataclasses.replace(c, fix=f"fix the AWS credentials first (see the credentials check), then {c.fix}")
 
 
 _LABEL = {doctor.OK: "ok", doctor.WARN: "WARN", doctor.FAIL: "FAIL"}

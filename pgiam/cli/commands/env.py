@@ -34,9 +34,15 @@ def variables(ctx: Context, name: str) -> dict[str, str]:
     return env
 
 
+ENV_NOTE = ("in the shell that evals this, PGPASSWORD overrides every pgpass entry: other services fail "
+            "there until you run `unset PGPASSWORD PGSERVICE` (`pgiam exec NAME -- CMD` or `pgiam psql NAME` "
+            "affect one command only)")
+
+
 def run_env(ctx: Context, name: str) -> int:
     for k, v in variables(ctx, name).items():
         print(f"export {k}={shlex.quote(v)}", file=ctx.out.stdout)
+    ctx.out.warn(ENV_NOTE)  # stderr: `eval "$(pgiam env NAME)"` shows it and does not run it
     return 0
 
 

@@ -21,6 +21,7 @@ from pgiam.flow.context import Context
 from pgiam.host import schedule
 
 TIMEOUT = 30.0
+PREFLIGHT_TIMEOUT = 120.0
 
 
 class ToolError(PgiamError):
@@ -61,14 +62,137 @@ def program() -> list[str]:
     return [os.path.abspath(sys.executable), "-m", "pgiam"]
 
 
-def make_job(ctx: Context, every: int) -> schedule.Job:
+def _passwd_home() -> str | None:
+    try:
+        import pwd
+
+        return pwd.getpwuid(_uid()).pw_dir
+    except (ImportError, KeyError):
+        return None
+
+
+def carried_env(ctx: Context) -> dict[str, str]:
+    """What the job sets itself: the settings of this shell a scheduled job would not inherit but needs
+    to do what `pgiam refresh` does here (never credentials: they would end up in a crontab or unit file)."""
+    env = ctx.platform.env
+    carried = {k: env[k] for k in schedule.CARRIED if k in env}
+    home = env.get("HOME")
+    if home and home != _passwd_home():  # cron and systemd give the job the passwd home
+        carried = {"HOME": home, **carried}
+    return carried
+
+
+def make_job(ctx: Context, every: int, scratch: Path | None = None) -> schedule.Job:
+    """The job. With `scratch`, the same command pointed at scratch files in that directory (an empty
+    pgpass, a copy of the service file, a new state file), so that a test run signs every token and
+    touches none of the real files."""
     p = ctx.platform
     pgpass = None if ctx.pgpass_is_default else str(ctx.pgpass.absolute())
     sf = ctx.service_file
     service_file = None if sf.absolute() == default_service_file(p).absolute() else str(sf.absolute())
+    extra = carried_env(ctx)
+    if scratch is not None:
+        pgpass = str(scratch / "pgpass")
+        service_file = str(scratch / "pg_service.conf")
+        data = atomic.read_file(sf)
+        if data is not None:
+            (scratch / "pg_service.conf").write_bytes(data)
+        extra["PGIAM_STATE"] = str(scratch / "state.json")
     argv = schedule.job_argv(program(), config=str(ctx.config_path.absolute()), pgpass=pgpass,
                              service_file=service_file)
+    if extra:
+        import shutil
+
+        env_prog = shutil.which("env", path="/usr/bin:/bin") or "/usr/bin/env"
+        argv = (env_prog, *(f"{k}={v}" for k, v in extra.items()), *argv)
     return schedule.Job(argv=argv, every=every)
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+def job_base_env(ctx: Context, backend: str) -> dict[str, str]:
+    """The environment a job of `backend` starts with, before what the job sets itself."""
+    user = _user()
+    home = _passwd_home() or str(ctx.platform.home)
+    base = {"HOME": home, "LOGNAME": user, "USER": user}
+    if backend == "cron":
+        return {**base, "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    if backend == "launchd":
+        return {**base, "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+    try:  # the user manager's own environment, when there is one
+        p = _systemctl("show-environment")
+    except ToolError:
+        p = None
+    if p is not None and p.returncode == 0:
+        found = dict(ln.split("=", 1) for ln in p.stdout.splitlines() if "=" in ln)
+        if found:
+            return found
+    return {**base, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+
+
+_SHELL_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_VAULT",
+                      "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
+
+
+def preflight(ctx: Context, job: schedule.Job, backend: str) -> None:
+    """Run the job's command in the environment the job will have (against scratch copies of the files,
+    so that every token is signed and no real file changes); refuse (nothing installed) with the reason
+    when it fails."""
+    import tempfile
+
+    env = job_base_env(ctx, backend)
+    with tempfile.TemporaryDirectory(prefix="pgiam-preflight-") as tmp:
+        trial = make_job(ctx, job.every, scratch=Path(tmp))
+        try:
+            p = subprocess.run(list(trial.argv), env=env, capture_output=True, text=True,
+                               timeout=PREFLIGHT_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ToolError(f"schedule: could not run the job's command as a test ({e}); nothing installed"
+                            ) from None
+    if p.returncode == 0:
+        return
+    said = " ".join((p.stderr or p.stdout or f"exit status {p.returncode}").strip().splitlines()[:1])
+    said = said.removeprefix("pgiam: error: ").replace(tmp, "<scratch>")
+    shell = ctx.platform.env
+    hints = []
+    creds = [k for k in _SHELL_CREDENTIALS if shell.get(k)]
+    if creds:
+        hints.append(f"this shell has credentials in its environment ({', '.join(creds)}), which a scheduled "
+                     "job does not inherit: keep them where the job finds them (a profile in ~/.aws with "
+                     "credential_process, SSO or keys) and name it with `profile =` in the config")
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        if shell.get(var):
+            hints.append(f"{var}={shell[var]} is set only in this shell: the job does not have it; put "
+                         f"`profile = \"{shell[var]}\"` in the config ([defaults] or the service)")
+            break
+    hint = "; ".join(hints) if hints else "run the command above by hand with `env -i` to see why"
+    raise ToolError(f"schedule: nothing installed: the job would fail. Run as {backend} would run it "
+                    f"(`{' '.join(job.argv)}`), it said: {said}. {hint}")
+
+
+def cron_daemon_running(proc: Path = Path("/proc")) -> bool | None:
+    """Whether a cron daemon process runs (None: cannot tell, e.g. no /proc)."""
+    try:
+        entries = [e for e in proc.iterdir() if e.name.isdigit()]
+    except OSError:
+        return None
+    for e in entries:
+        try:
+            name = (e / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name in schedule.CRON_DAEMONS:
+            return True
+    return False
+
+
+def systemd_lingers() -> bool | None:
+    try:
+        p = _run(["loginctl", "show-user", _user(), "--property=Linger", "--value"], timeout=10)
+    except ToolError:
+        return None
+    return p.stdout.strip() == "yes" if p.returncode == 0 else None
 
 
 # --------------------------------------------------------------------------- where things go
@@ -167,7 +291,14 @@ def _cron_remove(ctx: Context) -> bool:
     current = crontab_read()
     if not schedule.cron_find(current) and schedule.CRON_HEADER not in current:
         return False
-    crontab_write(schedule.cron_merge(current, None))
+    rest = schedule.cron_merge(current, None)
+    if rest.strip() == "":  # nothing else in it: leave no (empty) crontab behind
+        p = _run(["crontab", "-r"])
+        if p.returncode != 0:
+            raise ToolError(f"`crontab -r` failed: {_first_line(p)}")
+        ctx.out.info("cron: removed pgiam's line and the crontab it left empty")
+        return True
+    crontab_write(rest)
     ctx.out.info("cron: removed pgiam's line from your crontab")
     return True
 
@@ -247,7 +378,11 @@ def _systemd_remove(ctx: Context) -> bool:
             _delete(f)
     with contextlib.suppress(ToolError):
         _systemctl("daemon-reload")
-    ctx.out.info(f"systemd: removed {schedule.UNIT}.timer and .service from {systemd_dir(ctx)}")
+    d = systemd_dir(ctx)
+    for empty in (d / "timers.target.wants", d, d.parent):  # directories left empty: gone too
+        with contextlib.suppress(OSError):
+            empty.rmdir()
+    ctx.out.info(f"systemd: removed {schedule.UNIT}.timer and .service from {d}")
     return True
 
 
@@ -350,6 +485,13 @@ def install(ctx: Context, every_text: str | None, backend: str | None) -> int:
     job = make_job(ctx, every)
     if not services:
         ctx.out.warn(f"no services in {ctx.config_path} yet; the job has nothing to do until `pgiam add`")
+    preflight(ctx, job, chosen)
+    if chosen == "cron" and cron_daemon_running() is False:
+        ctx.out.warn("no cron daemon is running (no cron or crond process): the job will not run until one "
+                     "does (e.g. `systemctl enable --now cron`), or use --backend systemd")
+    if chosen == "systemd" and systemd_usable() and systemd_lingers() is False:
+        ctx.out.warn(f"systemd: lingering is off for {_user()}: the timer runs only while you are logged in "
+                     f"(`loginctl enable-linger {_user()}` keeps it running)")
     if chosen == "cron":
         code = _cron_install(ctx, job)
     elif chosen == "systemd":

@@ -11,7 +11,7 @@ from pgiam.aws.credentials import CredentialCache
 from pgiam.config import kinds
 from pgiam.config.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.config.model import KINDS, Service
-from pgiam.errors import UsageError
+from pgiam.errors import PgiamError, UsageError
 from pgiam.flow.context import Context
 from pgiam.providers import get_provider
 
@@ -121,7 +121,10 @@ def run(
     if svc.kind in ("rds", "dsql", "redshift", "redshift-serverless") and svc.region is None \
             and not cache.region(profile):
         raise UsageError("cannot tell the AWS region: pass --region or set AWS_REGION")
-    token = get_provider(svc.kind).issue(svc, cache, ctx.now())
+    try:
+        token = get_provider(svc.kind).issue(svc, cache, ctx.now())
+    except PgiamError as e:  # the providers name the service; here there is none, only --hostname
+        raise PgiamError(str(e).replace(f"service {svc.name!r}: ", "", 1), exit_code=e.exit_code) from None
     print(token.value, file=ctx.out.stdout, flush=True)
     if ctx.out.verbose:
         print(

@@ -1,8 +1,11 @@
-"""`pgiam ca install` against a real HTTP server on 127.0.0.1 and local files; `add` picks the bundle up."""
+"""`pgiam ca install` against a real HTTPS server on 127.0.0.1 (its certificate trusted through
+SSL_CERT_FILE) and local files; `add` picks the bundle up. Plain http is refused, loopback included."""
 
 from __future__ import annotations
 
 import http.server
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +32,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.fixture(autouse=True)
+def trust_test_server(tls_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_cert[0]))
+
+
+@pytest.fixture(scope="module")
+def server(tls_cert: tuple[Path, Path]) -> Iterator[str]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls_cert[0]), str(tls_cert[1]))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     t = threading.Thread(target=httpd.serve_forever, daemon=True)
     t.start()
     PAGES.clear()
@@ -47,7 +68,7 @@ def server() -> Iterator[str]:
             "/gone.pem": (503, b"<html>Service Unavailable</html>"),
         }
     )
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield f"https://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
 
@@ -117,9 +138,9 @@ def test_install_from_file(cli: Cli, tmp_path: Path) -> None:
     assert r.code == 1 and "cannot read" in r.err
 
 
-def test_plain_http_refused_off_loopback(cli: Cli, tmp_path: Path) -> None:
-    r = cli(
-        "ca", "install", "--from", "http://example.com/global-bundle.pem", "--dest", str(tmp_path / "x.pem")
-    )
-    assert r.code == 2 and "refusing plain http" in r.err
+@pytest.mark.parametrize("url", ["http://example.com/global-bundle.pem", "http://127.0.0.1:9/b.pem",
+                                 "ftp://example.com/b.pem"])
+def test_only_https_urls_or_files(cli: Cli, tmp_path: Path, url: str) -> None:
+    r = cli("ca", "install", "--from", url, "--dest", str(tmp_path / "x.pem"))
+    assert r.code == 2 and "only https:// URLs or local files" in r.err, r.err
     assert not (tmp_path / "x.pem").exists()

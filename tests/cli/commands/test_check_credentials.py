@@ -63,3 +63,19 @@ def test_missing_region_for_sts_is_explained(cli: Cli, isolated_env: Path, moto_
     del cli.env["AWS_DEFAULT_REGION"]
     r = cli("check-credentials", "a")
     assert r.code == 1 and "profile 'role'" in r.err and "set `region =`" in r.err
+
+
+def test_sts_unreachable_is_not_missing_credentials(cli: Cli, isolated_env: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    setup(isolated_env, cli, dead)
+    r = cli("check-credentials", "c")
+    assert r.code == 1
+    assert "profile 'base' has credentials (config-file)" in r.err and "STS is unreachable" in r.err, r.err
+    assert "cannot get AWS credentials" not in r.err
+    cli.env["AWS_CONFIG_FILE"] = str(isolated_env / "nothing")
+    r = cli("check-credentials", "c")
+    assert r.code == 1 and "cannot get AWS credentials for profile 'base'" in r.err and "unreachable" not in r.err

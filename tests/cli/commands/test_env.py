@@ -52,7 +52,10 @@ def _token_ok(token: str) -> None:
 def test_env_prints_exactly_the_exports_and_writes_nothing(ready: Cli, isolated_env: Path) -> None:
     before = tree(isolated_env)
     r = ready("env", "prod")
-    assert r.code == 0 and r.err == ""
+    assert r.code == 0
+    # stderr (not eval'ed) says what the export does to the shell and how to undo it
+    assert "PGPASSWORD overrides every pgpass entry" in r.err and "unset PGPASSWORD" in r.err
+    assert len(r.err.splitlines()) == 1 and "X-Amz" not in r.err
     lines = r.out.splitlines()
     assert len(lines) == 2 and lines[0] == "export PGSERVICE=prod"
     assert lines[1].startswith("export PGPASSWORD='") and lines[1].endswith("'")  # & and % need quoting

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
+from tests.conftest import TEST_KEY_ID, TEST_SECRET, Cli
 
 HOST = "mydb.abc123.us-east-1.rds.amazonaws.com"
 FOREIGN = 'MAILTO=""\n# backups\n0 3 * * * /usr/bin/true --nightly\n'
@@ -48,6 +48,7 @@ f={store}
 case "$1" in
   -l) if [ -f "$f" ]; then cat "$f"; else echo "no crontab for $(id -un)" >&2; exit 1; fi ;;
   -) cat > "$f" ;;
+  -r) if [ -f "$f" ]; then rm "$f"; else echo "no crontab for $(id -un)" >&2; exit 1; fi ;;
   *) echo "fake crontab: unsupported $*" >&2; exit 2 ;;
 esac
 """,
@@ -56,7 +57,10 @@ esac
 
 
 def add_service(cli: Cli, *extra: str) -> None:
-    cli.static_keys()
+    """A service whose credentials live where a scheduled job finds them (~/.aws/credentials)."""
+    creds = cli.home / ".aws" / "credentials"
+    creds.parent.mkdir(exist_ok=True)
+    creds.write_text(f"[default]\naws_access_key_id = {TEST_KEY_ID}\naws_secret_access_key = {TEST_SECRET}\n")
     r = cli("add", "prod", "--host", HOST, "--user", "alice", *extra)
     assert r.code == 0, r.err
 
@@ -245,7 +249,8 @@ def test_systemd_without_a_user_session(cli: Cli, fakebin: Path, isolated_env: P
     assert "systemd: every 5m" in cli("schedule", "show").out
     r = cli("schedule", "remove")
     assert r.code == 0 and not any(f.exists() for f in files)
-    assert list(unit_dir.iterdir()) == []
+    assert not unit_dir.exists() and not unit_dir.parent.exists()  # the empty unit dirs went too
+    assert (isolated_env / ".config").is_dir()
 
 
 def test_systemd_with_a_user_manager(cli: Cli, fakebin: Path, tmp_path: Path, isolated_env: Path) -> None:
