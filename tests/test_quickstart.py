@@ -4,6 +4,7 @@ the real `psql service=prod` (a local CA file stands in for the download, and a 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import socket
@@ -42,10 +43,8 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
         pass
     finally:
         for s in (a, b):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture
