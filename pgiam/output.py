@@ -84,4 +84,4 @@ def route_logging() -> None:
         return
     import logging
 
-    logging.basicConfig(format=f"{WARNING}%(message)s", level=logging.WARNING, stream=sys.stderr)
+    logging.basicConfig(format=f"{WARNING}%(message)s", level=logging.WARNING, stream=sys.stderr, force=True)

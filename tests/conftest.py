@@ -77,12 +77,21 @@ class Result:
     err: str
 
 
-class Cli:
-    """Runs the real `python -m pgiam` in a child process with the test's environment."""
+# Runs that must be a real process: they replace the process (exec, psql), change its user (--user,
+# --all-users), loop until a signal (--every), or need the interpreter started afresh.
+_REAL_PROCESS_WORDS = frozenset({"exec", "psql", "--user", "--all-users", "--every"})
+_FRESH_INTERPRETER_VARS = ("PYTHONPATH", "AZURE_", "GOOGLE_", "CLOUDSDK_", "PGIAM_FASTPATH")
 
-    def __init__(self, home: Path) -> None:
+
+class Cli:
+    """Runs pgiam's command line with the test's environment, in this process (main(argv) with the
+    environment, working directory and standard streams swapped in) unless the run needs a real one;
+    ``real=True`` forces a child process (`python -m pgiam`)."""
+
+    def __init__(self, home: Path, real: bool = False) -> None:
         self.home = home
         self.env: dict[str, str] = {}
+        self.real = real
 
     def static_keys(self, key_id: str = TEST_KEY_ID, secret: str = TEST_SECRET, token: str | None = None) -> None:
         self.env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
@@ -98,13 +107,46 @@ class Cli:
         env["PYTHONPATH"] = f"{first}{os.pathsep}{REPO}" if first else str(REPO)
         return env
 
+    def needs_process(self, args: tuple[str, ...], extra: dict[str, str] | None) -> bool:
+        if self.real or any(a in _REAL_PROCESS_WORDS for a in args):
+            return True
+        given = {**self.env, **(extra or {})}
+        return any(k.startswith(_FRESH_INTERPRETER_VARS) for k in given)
+
     def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None,
-                 timeout: float = 60) -> Result:
+                 timeout: float = 60, real: bool = False) -> Result:
+        if not (real or input is not None or self.needs_process(args, env)):
+            return self._in_process(args, self.environ(env))
         proc = subprocess.run(
             [sys.executable, "-m", "pgiam", *args], capture_output=True, text=True,
             env=self.environ(env), input=input, timeout=timeout, cwd=str(self.home),
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def _in_process(self, args: tuple[str, ...], env: dict[str, str]) -> Result:
+        import contextlib
+        import io
+
+        from pgiam.cli.main import main
+        from pgiam.host import libpq_version
+
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        out, err = io.StringIO(), io.StringIO()
+        os.environ.clear()
+        os.environ.update(env)
+        libpq_version._detect_tools.cache_clear()  # what a new process would find on this PATH
+        try:
+            os.chdir(self.home)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as e:  # argparse's --help and --version
+                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+        finally:
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+        return Result(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

@@ -379,6 +379,7 @@ def test_sso_profiles_with_a_cached_token(
         )
 
     server = local_server(handler)
+    cli.real = True  # each run a new process: botocore remembers an SSO token lookup for the process's life
     cli.env["AWS_ENDPOINT_URL_SSO"] = server.url
     aws_config(isolated_env, SSO_CONFIG)
     cache = isolated_env / ".aws" / "sso" / "cache"

@@ -106,7 +106,8 @@ def test_generated_names_reach_the_server_with_exactly_pgiams_token(
         with open(pgpass, "ab") as fh:
             fh.write(decoy_line(key))
         # a decoy that spells the key exactly is the user's line for that connection: taken only by force
-        literal = pgpass_engine.find(pgpass.read_bytes(), pgpass_engine.Key(*key)) is not None
+        first = pgpass_engine.find(pgpass.read_bytes(), pgpass_engine.Key(*key))
+        literal = first is not None and first[1] == DECOY_PASSWORD  # (not when pgiam's line comes first)
         if literal:
             r = cli(*add_args(rig, name, user, dbname))
             assert r.code == 2 and "--force" in r.err, r.err
