@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -62,11 +63,13 @@ def other_user() -> tuple[int, int]:
         pw = pwd.getpwnam(TEST_USER)
     except KeyError:
         if is_root():
-            subprocess.run(
+            made = subprocess.run(
                 ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER],
                 check=False,
                 capture_output=True,
             )
+            if made.returncode == 0:  # the test run that made the user removes it when it ends
+                atexit.register(subprocess.run, ["userdel", TEST_USER], check=False, capture_output=True)
         try:
             pw = pwd.getpwnam(TEST_USER)
         except KeyError:
