@@ -41,7 +41,7 @@ test: deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 unit: venv
-	$(PY) -m pytest -q -m 'not pg' $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m 'not pg and not slow' $(PYTEST_ARGS)
 
 demo: deps-demo venv-base
 	$(PY) scripts/demo.py

@@ -362,6 +362,7 @@ def test_lock_timeout_is_a_clear_error(tmp_path: Path) -> None:
     assert update_file(target, const(b"new\n"), private=True, lock_timeout=5) is True
 
 
+@pytest.mark.slow
 def test_sigkill_mid_write_leaves_old_or_new(tmp_path: Path) -> None:
     target = tmp_path / ".pgpass"
     a = b"".join(b"ha%05d:5432:db:u:" % i + b"a" * 50 + b"\n" for i in range(1200))  # ~80 KiB

@@ -105,6 +105,7 @@ def kill_loop(cli: Cli, home: Path, seed: int) -> tuple[int, int, int]:
     return kills, mid, changed
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_tears_the_file(cli: Cli, tmp_path: Path) -> None:
     cli.static_keys()
     homes = [tmp_path / f"h{i}" for i in range(LOOPS)]
