@@ -180,13 +180,11 @@ def _write(path: Path, data: bytes) -> bool:
 
 
 def _delete(path: Path) -> bool:
-    """Delete a file we wrote, and the lock file atomic.update_file left beside it: nothing remains."""
+    """Delete a file we wrote. Never a lock file: another pgiam may hold it (locks live in pgiam's own
+    directory, not beside the unit files)."""
     if not os.path.lexists(path):
         return False
-    done = atomic.update_file(path, lambda _old: None, private=False)
-    with contextlib.suppress(OSError):
-        (path.parent / f".{path.name}.pgiam.lock").unlink()
-    return done
+    return atomic.update_file(path, lambda _old: None, private=False)
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
