@@ -48,6 +48,8 @@ class Context:
     service_file: Path
     state_path: Path
     out: Output
+    config_explicit: bool = False  # --config or PGIAM_CONFIG named the file
+    credential_timeout: int = config.DEFAULT_CREDENTIAL_TIMEOUT  # from [defaults], set by load_config
 
     @classmethod
     def create(
@@ -63,6 +65,7 @@ class Context:
             service_file=paths.service_file_path(p, service_file),
             state_path=paths.state_path(p),
             out=Output(quiet=quiet, verbose=verbose),
+            config_explicit=bool(config_file or p.env.get("PGIAM_CONFIG")),
         )
 
     def now(self) -> datetime:
@@ -72,7 +75,21 @@ class Context:
         site = self.site_config_path
         if site is not None and site.resolve() == self.config_path.resolve():
             site = None
-        return config.load(self.config_path, site)
+        cfg = config.load(self.config_path, site)
+        self.credential_timeout = cfg.credential_timeout
+        return cfg
+
+    def require_config(self) -> None:
+        """An explicitly named config (--config, PGIAM_CONFIG) that does not exist is an error (exit 2,
+        also under --quiet): a moved config must not silently stop a scheduled job."""
+        if self.config_explicit and not self.config_path.exists():
+            how = "--config" if self.platform.env.get("PGIAM_CONFIG") is None else "PGIAM_CONFIG"
+            from pgiam.errors import ConfigError
+
+            raise ConfigError(
+                f"{self.config_path}: no such config file (named by {how}); fix the path or create it with "
+                "`pgiam add`"
+            )
 
     @property
     def pgpass_is_default(self) -> bool:

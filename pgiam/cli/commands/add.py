@@ -23,6 +23,8 @@ def parse_sets(sets: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set application_name=pgiam")
+        if key.strip() in out:
+            raise UsageError(f"--set {key.strip()}: given twice; keep one --set {key.strip()}=VALUE")
         out[key.strip()] = value
     return out
 

@@ -22,6 +22,7 @@ def check(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
     """One row per distinct profile of the selected services (the default chain when none)."""
     from pgiam.aws.credentials import CredentialCache, caller_identity
 
+    ctx.require_config()
     services = ctx.load_config().select(names)
     profiles: dict[str | None, list[str]] = {}
     for svc in services:

@@ -8,6 +8,7 @@ from pgiam.flow.context import Context
 
 
 def run(ctx: Context, names: list[str], force: bool) -> int:
+    ctx.require_config()
     services = ctx.load_config().select(names)
     if not services:
         ctx.out.warn(f"no services in {ctx.config_path}; add one with `pgiam add NAME --host H --user U`")

@@ -41,6 +41,7 @@ def files(ctx: Context) -> dict[str, str]:
 
 
 def rows(ctx: Context, details: bool = False) -> list[dict[str, Any]]:
+    ctx.require_config()
     cfg = ctx.load_config()
     data = atomic.read_file(ctx.pgpass)
     saved = state.load(ctx.state_path)
