@@ -167,7 +167,7 @@ def execute(
         from pgiam.aws.credentials import CredentialCache
         from pgiam.providers import get_provider
 
-        cache: CredentialCache = CredentialCache()
+        cache: CredentialCache = CredentialCache(timeout=ctx.credential_timeout)
         for svc in plan.tokens:
             try:
                 tok = get_provider(svc.kind).issue(svc, cache, now)

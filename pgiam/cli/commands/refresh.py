@@ -8,6 +8,19 @@ from pgiam.flow.context import Context
 
 
 def run(ctx: Context, names: list[str], force: bool) -> int:
+    if not ctx.out.quiet:
+        return _run(ctx, names, force)
+    # unattended (the scheduled job runs `refresh --quiet`): never pile up behind a stuck run
+    from pgiam.host import runlock
+
+    release = runlock.acquire()
+    try:
+        return _run(ctx, names, force)
+    finally:
+        release()
+
+
+def _run(ctx: Context, names: list[str], force: bool) -> int:
     ctx.require_config()
     services = ctx.load_config().select(names)
     if not services:
