@@ -4,6 +4,7 @@ are renewed; and a scheduled `refresh --quiet` never piles up behind one still r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def test_scheduled_refresh_does_not_pile_up(cli: Cli, isolated_env: Path, tmp_pa
     first = subprocess.Popen([sys.executable, "-m", "pgiam", "refresh", "--quiet"], env=cli.environ(),
                              cwd=str(isolated_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        pids = read_pids(pids_file, 2)  # the first run is stuck in the credential_process now
+        read_pids(pids_file, 2)  # the first run is stuck in the credential_process now
         r = cli("refresh", "--quiet", timeout=30)
         assert r.code == 1, r.err
         lines = r.err.strip().splitlines()
@@ -115,10 +116,8 @@ def test_scheduled_refresh_does_not_pile_up(cli: Cli, isolated_env: Path, tmp_pa
         first.kill()
         first.communicate()
         for p in read_pids(pids_file, 2):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, 9)
-            except ProcessLookupError:
-                pass
     # once the stuck run is gone the next scheduled run proceeds (the lock died with its holder)
     (isolated_env / ".config" / "pgiam" / "config.toml").write_text(
         f'[services.fast]\nhost = "{HOST.format(2)}"\nprofile = "fast"\nuser = "u1"\nsslmode = "require"\n')
