@@ -69,6 +69,7 @@ _CHUNK = 4096
 _MAX_SYMLINKS = 40
 _TMP_INFIX = ".pgiam-tmp-"
 _LEGACY_LOCK = ".{}.pgiam.lock"  # where pgiam <= 0.x kept its lock: beside the target
+_CARRY = hasattr(os, "pread") and os.name != "nt"  # appends during a rewrite are carried over (POSIX)
 _RETRIES = 5  # re-reads when another program changed the target between our read and our rename
 
 # TEST-ONLY hook: when set (seconds, float), the writer sleeps that long after every 4 KiB chunk of
@@ -375,9 +376,16 @@ def _lstat_or_none(t: _Target, verb: str, name: str | None = None) -> os.stat_re
 
 def _read_checked(t: _Target, verb: str) -> tuple[bytes | None, os.stat_result | None]:
     """Read the target after type/owner checks; the fd is re-checked with fstat (no TOCTOU)."""
+    data, st, fd = _read_open(t, verb)
+    _close(fd)
+    return data, st
+
+
+def _read_open(t: _Target, verb: str) -> tuple[bytes | None, os.stat_result | None, int | None]:
+    """Like _read_checked, and the fd it read from stays open (the caller closes it)."""
     st = _lstat_or_none(t, verb)
     if st is None:
-        return None, None
+        return None, None, None
     if stat.S_ISLNK(st.st_mode):  # swapped in after the walk
         raise FileSafetyError(f"refusing to {verb} {t.shown}: {t.real} changed into a symlink; try again")
     _check_existing(t, st, verb)
@@ -385,7 +393,7 @@ def _read_checked(t: _Target, verb: str) -> tuple[bytes | None, os.stat_result |
     try:
         fd = os.open(t.at(), flags, dir_fd=t.dfd)
     except FileNotFoundError:
-        return None, None
+        return None, None, None
     except OSError as exc:
         raise FileSafetyError(f"cannot read {t.shown}: {_err_text(exc)}") from exc
     try:
@@ -398,10 +406,12 @@ def _read_checked(t: _Target, verb: str) -> tuple[bytes | None, os.stat_result |
                 break
             chunks.append(b)
     except OSError as exc:
-        raise FileSafetyError(f"cannot read {t.shown}: {_err_text(exc)}") from exc
-    finally:
         os.close(fd)
-    return b"".join(chunks), fst
+        raise FileSafetyError(f"cannot read {t.shown}: {_err_text(exc)}") from exc
+    except BaseException:
+        os.close(fd)
+        raise
+    return b"".join(chunks), fst, fd
 
 
 def read_file(path: Path) -> bytes | None:
@@ -780,11 +790,78 @@ def _unchanged_since(t: _Target, old: os.stat_result | None) -> bool:
     return _signature(now) == _signature(old)
 
 
-def _write_replace(t: _Target, data: bytes, old: os.stat_result | None, private: bool, recheck: bool) -> None:
+class _Carry:
+    """Lines another program appends to the target while pgiam rewrites it are kept.
+
+    Just before the rename, ``check`` compares the target with what was read (inode, size, mtime):
+    unchanged, or only grown with the bytes read still at its start (another program appended), the
+    rename goes ahead; anything else raises _Changed and the caller reads again and redoes its edit.
+    Right after the rename, and once more after the directory fsync, ``salvage`` copies whatever was
+    appended to the old file (read through the descriptor pgiam read it with) to the end of the new
+    one: as if those appends had come just after pgiam's write. What can still be lost: a write by a
+    program that opened the old file before the rename and writes after the second salvage.
+    """
+
+    __slots__ = ("copied", "rfd", "was", "was_st")
+
+    def __init__(self, rfd: int | None, was: bytes | None, was_st: os.stat_result | None) -> None:
+        self.rfd, self.was, self.was_st, self.copied = rfd, was, was_st, 0
+
+    def check(self, t: _Target) -> None:
+        try:
+            now: os.stat_result | None = os.stat(t.at(), dir_fd=t.dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            now = None
+        except OSError:
+            raise _Changed() from None
+        if _signature(now) == _signature(self.was_st):
+            return
+        if now is None or self.was_st is None or self.was is None or self.rfd is None:
+            raise _Changed()  # created or deleted meanwhile
+        same_file = (now.st_dev, now.st_ino) == (self.was_st.st_dev, self.was_st.st_ino)
+        if not same_file or now.st_size < len(self.was) or not stat.S_ISREG(now.st_mode):
+            raise _Changed()
+        if _pread_all(self.rfd, 0, len(self.was)) != self.was:
+            raise _Changed()  # rewritten in place: read again and redo the edit
+
+    def salvage(self, fd: int) -> int:
+        """Append to ``fd`` (the new file) what the old file gained since it was read."""
+        if self.rfd is None or self.was is None:
+            return 0
+        extra = _pread_all(self.rfd, len(self.was) + self.copied, None)
+        if not extra:
+            return 0
+        if self.copied == 0:
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
+        view = memoryview(extra)
+        while view:
+            view = view[os.write(fd, view):]
+        self.copied += len(extra)
+        return len(extra)
+
+
+def _pread_all(fd: int, offset: int, size: int | None) -> bytes:
+    chunks: list[bytes] = []
+    while size is None or size > 0:
+        b = os.pread(fd, 1 << 20 if size is None else min(size, 1 << 20), offset)
+        if not b:
+            break
+        chunks.append(b)
+        offset += len(b)
+        if size is not None:
+            size -= len(b)
+    return b"".join(chunks)
+
+
+def _write_replace(t: _Target, data: bytes, old: os.stat_result | None, private: bool,
+                   carry: _Carry | None) -> None:
     tmp_name = f".{t.name}{_TMP_INFIX}{os.urandom(8).hex()}"  # = secrets.token_hex(8)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
     delay = _write_delay()
     fd: int | None = None
+    renamed = False
     marker = _mark_pending(t, tmp_name)
     try:
         fd = os.open(t.at(tmp_name), flags, 0o600, dir_fd=t.dfd)
@@ -814,30 +891,43 @@ def _write_replace(t: _Target, data: bytes, old: os.stat_result | None, private:
             os.fchmod(fd, mode)
         if delay:
             time.sleep(delay)
-        if recheck and not _unchanged_since(t, old):
-            raise _Changed()
+        if carry is not None:
+            carry.check(t)
         os.replace(t.at(tmp_name), t.at(), src_dir_fd=t.dfd, dst_dir_fd=t.dfd)
+        renamed = True
         if wider:
             if hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)
             else:  # pragma: no cover - Windows before 3.13
                 os.chmod(t.real, mode)
-        os.close(fd)
-        fd = None
     except OSError as exc:
         _close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(t.at(tmp_name), dir_fd=t.dfd)
+        if not renamed:
+            with contextlib.suppress(OSError):
+                os.unlink(t.at(tmp_name), dir_fd=t.dfd)
         _unmark(marker)
+        if renamed:
+            raise FileSafetyError(f"cannot set the mode of {t.shown}: {_err_text(exc)}") from exc
         raise FileSafetyError(f"cannot write {t.shown}: {_err_text(exc)} (nothing was changed)") from exc
     except BaseException:
         _close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(t.at(tmp_name), dir_fd=t.dfd)
+        if not renamed:
+            with contextlib.suppress(OSError):
+                os.unlink(t.at(tmp_name), dir_fd=t.dfd)
         _unmark(marker)
         raise
     _unmark(marker)
-    _fsync_dir(t)
+    try:
+        moved = carry.salvage(fd) if carry is not None else 0
+        _fsync_dir(t)
+        if carry is not None:
+            moved += carry.salvage(fd)
+        if moved:
+            os.fsync(fd)
+    except OSError:
+        pass  # (the new file is in place; only other programs' late appends could be missing)
+    finally:
+        os.close(fd)
 
 
 def _delete(t: _Target, old: os.stat_result | None, recheck: bool) -> None:
@@ -913,25 +1003,29 @@ def _update_locked(
     _remove_stale_temps(t)
     for attempt in range(_RETRIES + 1):
         recheck = attempt < _RETRIES  # the last attempt writes whatever happens meanwhile
-        current, old_st = _read_checked(t, "write")
-        new = transform(current)
-        too_open = _MODE_BITS and private and old_st is not None and stat.S_IMODE(old_st.st_mode) & 0o077
-        if new == current:
-            if too_open and old_st is not None:
-                # Same content, but libpq ignores the file as it is: fix the mode (mtime unchanged).
-                try:
-                    os.chmod(t.at(), 0o600, dir_fd=t.dfd)
-                except OSError as exc:
-                    raise FileSafetyError(f"cannot chmod {t.shown} to 0600: {_err_text(exc)}") from exc
-                _warn_mode(t.shown, old_st)
-            return False
+        current, old_st, rfd = _read_open(t, "write")
         try:
-            if new is None:
-                _delete(t, old_st, recheck)
-                return True
-            _write_replace(t, new, old_st, private, recheck)
-        except _Changed:
-            continue
+            new = transform(current)
+            too_open = _MODE_BITS and private and old_st is not None and stat.S_IMODE(old_st.st_mode) & 0o077
+            if new == current:
+                if too_open and old_st is not None:
+                    # Same content, but libpq ignores the file as it is: fix the mode (mtime unchanged).
+                    try:
+                        os.chmod(t.at(), 0o600, dir_fd=t.dfd)
+                    except OSError as exc:
+                        raise FileSafetyError(f"cannot chmod {t.shown} to 0600: {_err_text(exc)}") from exc
+                    _warn_mode(t.shown, old_st)
+                return False
+            try:
+                if new is None:
+                    _delete(t, old_st, recheck)
+                    return True
+                carry = _Carry(rfd, current, old_st) if recheck and _CARRY else None
+                _write_replace(t, new, old_st, private, carry)
+            except _Changed:
+                continue
+        finally:
+            _close(rfd)
         if too_open and old_st is not None:
             _warn_mode(t.shown, old_st)
         return True
