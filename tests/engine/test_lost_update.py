@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from pgiam.libpq import pgpass
 from tests.conftest import Cli
 from tests.helpers_fs import temp_files
@@ -62,4 +64,39 @@ def test_line_appended_between_read_and_rename_is_kept(cli: Cli, isolated_env: P
     found = pgpass.lookup(data, HOST, "5432", "u1", "u1")
     assert found is not None and "X-Amz-Signature=" in found[1]
     assert sum(b"X-Amz-Signature=" in ln for ln in data.splitlines()) == 1
+    assert temp_files(isolated_env) == []
+
+
+@pytest.mark.parametrize("how", ["in-place", "rename"])
+def test_file_rewritten_between_read_and_rename_is_read_again(cli: Cli, isolated_env: Path, how: str) -> None:
+    """Another program rewrites pgpass meanwhile (an editor saving in place, or by rename): pgiam reads
+    it again and redoes its edit on the new content, so that program's change survives too."""
+    cli.static_keys()
+    cfg = isolated_env / ".config" / "pgiam" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(f'[services.s1]\nhost = "{HOST}"\nuser = "u1"\nsslmode = "require"\n')
+    target = isolated_env / ".pgpass"
+    target.write_bytes(b"other.example.com:5432:app:bob:old-password\n")
+    target.chmod(0o600)
+    env = cli.environ({"PGIAM_TEST_WRITE_DELAY": "0.4"})
+    proc = subprocess.Popen([sys.executable, "-m", "pgiam", "refresh"], env=env,
+                            cwd=str(isolated_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_temp(isolated_env, proc)
+    edited = b"# edited meanwhile\nother.example.com:5432:app:bob:new\n"
+    if how == "in-place":
+        with open(target, "r+b") as fh:
+            fh.truncate(0)
+            fh.write(edited)
+    else:
+        tmp = isolated_env / "editor-save"
+        tmp.write_bytes(edited)
+        tmp.chmod(0o600)
+        os.replace(tmp, target)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    data = target.read_bytes()
+    assert data.startswith(b"# edited meanwhile\n") and b"bob:new\n" in data, data  # lost before the fix
+    assert b"old-password" not in data
+    found = pgpass.lookup(data, HOST, "5432", "u1", "u1")
+    assert found is not None and "X-Amz-Signature=" in found[1]
     assert temp_files(isolated_env) == []
