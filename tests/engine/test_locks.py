@@ -61,12 +61,6 @@ def start(cli: Cli, *args: str, env: dict[str, str] | None = None) -> subprocess
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def blocked_then_done(proc: subprocess.Popen[str], target: Path, release: object) -> None:
-    time.sleep(1.0)
-    assert proc.poll() is None, proc.communicate()  # waiting for the lock
-    assert not target.exists() or b"X-Amz-Signature" not in target.read_bytes()
-
-
 def wait_for(cond: object, limit: float = 30.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
