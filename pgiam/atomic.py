@@ -656,6 +656,13 @@ def sweep() -> int:
     except (_Missing, FileSafetyError, OSError):
         return 0
     try:
+        if pdfd is not None and os.fstat(pdfd).st_uid != _euid():
+            _close(pdfd)
+            return 0  # not our directory (root with another user's HOME): leave it alone
+    except OSError:
+        _close(pdfd)
+        return 0
+    try:
         for marker in names:
             with contextlib.suppress(OSError, FileSafetyError, _Missing, UnicodeError, ValueError):
                 removed += _sweep_one(pdfd, ppath, marker)

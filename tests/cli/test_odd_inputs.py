@@ -84,6 +84,13 @@ def test_huge_numbers_are_config_errors_not_tracebacks(cli: Cli, isolated_env: P
         assert files(isolated_env) == before
 
 
+def test_token_port_is_bounded(cli: Cli) -> None:
+    cli.static_keys()
+    r = cli("token", "--hostname", HOST, "--username", "u1", "--port", "99999999999")
+    one_line(r, 2, "--port", "1-65535")
+    assert r.out == ""
+
+
 def test_bad_defaults_are_errors_even_with_no_services(cli: Cli, isolated_env: Path) -> None:
     for text, needle in (('[defaults]\nport = "x"\n', "port"),
                          ("[defaults]\nrefresh_before = 99999999999999\n", "refresh_before"),
