@@ -29,7 +29,7 @@ def check(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
         profiles.setdefault(svc.profile, []).append(svc.name)
     if not profiles:
         profiles[None] = []
-    cache = CredentialCache()
+    cache = CredentialCache(timeout=ctx.credential_timeout)
     rows: list[dict[str, Any]] = []
     for profile, users in profiles.items():
         row: dict[str, Any] = {

@@ -146,7 +146,7 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
 
     from pgiam.aws.credentials import CredentialCache
 
-    cache = CredentialCache()
+    cache = CredentialCache(timeout=ctx.credential_timeout)
     now = ctx.now()
     for svc in services:
         params = servicefile.get(service_data or b"", svc.name)
