@@ -148,6 +148,10 @@ class _Missing(Exception):
     """A directory on the way does not exist (and was not to be created)."""
 
 
+class _OSFailure(FileSafetyError):
+    """The OS refused (read-only file system, permissions), as opposed to a safety refusal."""
+
+
 def _dir_flags() -> int:
     return (_O_PATH or os.O_RDONLY) | _O_DIRECTORY | _O_CLOEXEC
 
@@ -168,7 +172,7 @@ def _open_dir(path: str, shown: str, verb: str, create: bool) -> tuple[int | Non
             try:
                 os.makedirs(real, 0o700, exist_ok=True)
             except OSError as exc:
-                raise FileSafetyError(f"cannot create directory {real} for {shown}: {_err_text(exc)}") from exc
+                raise _OSFailure(f"cannot create directory {real} for {shown}: {_err_text(exc)}") from exc
         return None, real
     strict = _is_root()
     parts = [p for p in path.split("/") if p and p != "."]
@@ -193,7 +197,7 @@ def _open_dir(path: str, shown: str, verb: str, create: bool) -> tuple[int | Non
                 nfd = _mkdir_at(fd, real, name, shown)
             except OSError as exc:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                    raise FileSafetyError(f"cannot {verb} {shown}: {here}: {_err_text(exc)}") from exc
+                    raise _OSFailure(f"cannot {verb} {shown}: {here}: {_err_text(exc)}") from exc
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 if not stat.S_ISLNK(st.st_mode):
                     raise FileSafetyError(f"cannot {verb} {shown}: {here} is not a directory; fix the path") from None
@@ -236,11 +240,11 @@ def _mkdir_at(fd: int, real: str, name: str, shown: str) -> int:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise FileSafetyError(f"cannot create directory {here} for {shown}: {_err_text(exc)}") from exc
+        raise _OSFailure(f"cannot create directory {here} for {shown}: {_err_text(exc)}") from exc
     try:
         nfd = os.open(name, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=fd)
     except OSError as exc:
-        raise FileSafetyError(f"cannot create directory {here} for {shown}: {_err_text(exc)}") from exc
+        raise _OSFailure(f"cannot create directory {here} for {shown}: {_err_text(exc)}") from exc
     try:
         st = os.fstat(nfd)
         if st.st_uid == _euid() and stat.S_IMODE(st.st_mode) != 0o700:
@@ -452,7 +456,7 @@ def _open_private(sub: str, shown: str, create: bool) -> tuple[int | None, str]:
     except FileSafetyError:
         raise
     except OSError as exc:
-        raise FileSafetyError(f"cannot lock {shown}: {d}: {_err_text(exc)} (nothing was changed)") from exc
+        raise _OSFailure(f"cannot lock {shown}: {d}: {_err_text(exc)} (nothing was changed)") from exc
     euid = _euid()
     if st is not None and euid is not None and st.st_uid != euid:
         _close(fd)
@@ -472,7 +476,7 @@ def _open_lock_file(dfd: int | None, dpath: str, name: str, shown: str, create: 
     except OSError as exc:
         if not create:
             return None
-        raise FileSafetyError(
+        raise _OSFailure(
             f"cannot write {shown}: lock file {os.path.join(dpath, name)}: {_err_text(exc)} (nothing was changed)"
         ) from exc
     try:
@@ -550,15 +554,24 @@ def _filelock(lock_path: str, timeout: float) -> Callable[[], None]:  # pragma: 
 def _lock_target(t: _Target, timeout: float) -> Callable[[], None]:
     """Take the target's lock in pgiam's own directory (and the legacy one beside it, if present)."""
     name = _lock_name(t.real) + ".lock"
-    ldfd, lpath = _open_private("locks", t.shown, create=True)
-    lock_path = os.path.join(lpath, name)
     try:
-        if os.name == "nt":  # pragma: no cover - Windows
-            return _filelock(lock_path, timeout)
-        fd = _open_lock_file(ldfd, lpath, name, t.shown, create=True)
-        assert fd is not None
-    finally:
-        _close(ldfd)
+        ldfd, lpath = _open_private("locks", t.shown, create=True)
+        lock_path = os.path.join(lpath, name)
+        try:
+            if os.name == "nt":  # pragma: no cover - Windows
+                return _filelock(lock_path, timeout)
+            fd = _open_lock_file(ldfd, lpath, name, t.shown, create=True)
+            assert fd is not None
+        finally:
+            _close(ldfd)
+    except _OSFailure:
+        # pgiam's own directory cannot be written (a read-only home, no home): lock beside the target
+        # as older versions did; every pgiam takes that lock too while it exists, so all still exclude
+        legacy_name = _LEGACY_LOCK.format(t.name)
+        legacy = _open_lock_file(t.dfd, t.dir, legacy_name, t.shown, create=True)
+        assert legacy is not None
+        return _flock(legacy, timeout, os.path.join(t.dir, legacy_name)) if os.name != "nt" else (
+            _filelock(os.path.join(t.dir, legacy_name), timeout))  # pragma: no cover
     start = time.monotonic()
     try:
         release = _flock(fd, timeout, lock_path)
@@ -613,7 +626,7 @@ def _mark_pending(t: _Target, tmp_name: str) -> str | None:
     """Record a temp file about to be created (best effort); returns the marker's name."""
     try:
         pdfd, ppath = _open_private("pending", t.shown, create=True)
-    except (FileSafetyError, OSError):
+    except Exception:  # best effort: without a marker only a write of this file removes a stale temp
         return None
     marker = f"{_lock_name(t.real)}{tmp_name[tmp_name.index(_TMP_INFIX) + len(_TMP_INFIX):]}"
     try:

@@ -48,7 +48,7 @@ class Context:
     service_file: Path
     state_path: Path
     out: Output
-    config_explicit: bool = False  # --config or PGIAM_CONFIG named the file
+    config_explicit: str = ""  # "--config" or "PGIAM_CONFIG" when one of them named the file
     credential_timeout: int = config.DEFAULT_CREDENTIAL_TIMEOUT  # from [defaults], set by load_config
 
     @classmethod
@@ -65,7 +65,7 @@ class Context:
             service_file=paths.service_file_path(p, service_file),
             state_path=paths.state_path(p),
             out=Output(quiet=quiet, verbose=verbose),
-            config_explicit=bool(config_file or p.env.get("PGIAM_CONFIG")),
+            config_explicit="--config" if config_file else "PGIAM_CONFIG" if p.env.get("PGIAM_CONFIG") else "",
         )
 
     def now(self) -> datetime:
@@ -82,14 +82,21 @@ class Context:
     def require_config(self) -> None:
         """An explicitly named config (--config, PGIAM_CONFIG) that does not exist is an error (exit 2,
         also under --quiet): a moved config must not silently stop a scheduled job."""
-        if self.config_explicit and not self.config_path.exists():
-            how = "--config" if self.platform.env.get("PGIAM_CONFIG") is None else "PGIAM_CONFIG"
-            from pgiam.errors import ConfigError
+        if not self.config_explicit:
+            return
+        try:
+            self.config_path.stat()
+            return
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return  # (unreadable: loading it says why)
+        from pgiam.errors import ConfigError
 
-            raise ConfigError(
-                f"{self.config_path}: no such config file (named by {how}); fix the path or create it with "
-                "`pgiam add`"
-            )
+        raise ConfigError(
+            f"{self.config_path}: no such config file (named by {self.config_explicit}); fix the path or "
+            "create it with `pgiam add`"
+        )
 
     @property
     def pgpass_is_default(self) -> bool:

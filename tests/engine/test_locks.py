@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,7 +190,7 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
         os.chown(p, alice.pw_uid, alice.pw_gid)
     keys = {"AWS_EC2_METADATA_DISABLED": "true", "PGIAM_SITE_CONFIG": ""}
     # alice's own run, held in its write for a while
-    own = popen_as(alice, ["refresh"], {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "2", **keys})
+    own = popen_as(alice, ["refresh"], {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "3", **keys})
     try:
         wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(home)))
         # root acting for alice meanwhile: must wait for alice's run to finish its write
@@ -200,7 +201,7 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
         root_run = subprocess.Popen([*interpreter(), "-m", "pgiam", "--user", alice.pw_name, "refresh", "--force"],
                                     env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
-        assert own.poll() is None and temp_files(home)  # alice's run is still in its write ...
+        assert own.poll() is None and temp_files(home), own.communicate()  # alice's run is still writing ...
         assert root_run.poll() is None, root_run.communicate()  # ... and root's run waits for the lock
         _, err = own.communicate(timeout=60)
         assert own.returncode == 0, err
@@ -215,3 +216,31 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
     assert all(p.stat().st_uid == alice.pw_uid for p in locks.iterdir())
     assert run_as(alice, ["status"], {"HOME": str(home), "PGIAM_SITE_CONFIG": ""}).returncode == 0
     shutil.rmtree(home / ".local", ignore_errors=True)
+
+
+@pytest.mark.root
+def test_read_only_home_falls_back_to_a_lock_beside_the_target(
+    alice: pwd.struct_passwd,  # noqa: F811
+) -> None:
+    """A home pgiam cannot write (a locked-down service account): pgiam still writes a pgpass kept
+    elsewhere, locking beside it as older versions did (every version takes that lock too)."""
+    base = Path(tempfile.mkdtemp(prefix="pgiam-rohome-"))  # (tmp_path's parents are root's 0700)
+    base.chmod(0o755)
+    home = base / "ro-home"  # root's, 0755: alice can read it, not write it
+    home.mkdir()
+    home.chmod(0o755)
+    cfg = home / "config.toml"
+    cfg.write_text(SERVICE)
+    cfg.chmod(0o644)
+    writable = base / "w"
+    writable.mkdir()
+    os.chown(writable, alice.pw_uid, alice.pw_gid)
+    env = {"HOME": str(home), "PGPASSFILE": str(writable / "pgpass"), "PGSERVICEFILE": str(writable / "svc"),
+           "AWS_ACCESS_KEY_ID": "AKIDLOCKTEST00000002", "AWS_SECRET_ACCESS_KEY": "s",
+           "AWS_EC2_METADATA_DISABLED": "true", "PGIAM_SITE_CONFIG": "", "PGIAM_CONFIG": str(cfg)}
+    r = run_as(alice, ["refresh"], env)
+    assert r.returncode == 0, r.stderr
+    assert b"X-Amz-Signature" in (writable / "pgpass").read_bytes()
+    assert sorted(os.listdir(writable)) == [".pgpass.pgiam.lock", ".svc.pgiam.lock", "pgpass", "svc"]
+    assert os.listdir(home) == ["config.toml"]
+    shutil.rmtree(base)
