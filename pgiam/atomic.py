@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Callable
 
-__all__ = ["read_file", "sweep", "try_lock", "update_file"]
+__all__ = ["read_file", "remove", "sweep", "try_lock", "update_file"]
 
 _O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK: int = getattr(os, "O_NONBLOCK", 0)
@@ -427,6 +427,31 @@ def read_file(path: Path) -> bytes | None:
         _check_dir(t, "read")
         data, _ = _read_checked(t, "read")
         return data
+    finally:
+        t.close()
+
+
+def remove(path: Path) -> bool:
+    """Delete ``path`` itself (a symlink is removed, never followed), reaching its directory by the same
+    safe walk as every write. False when it did not exist."""
+    shown = os.fspath(path)
+    d, name = os.path.split(os.path.abspath(shown))
+    try:
+        dfd, real = _open_dir(d, shown, "remove", create=False)
+    except _Missing:
+        return False
+    except OSError as exc:
+        raise FileSafetyError(f"cannot remove {shown}: {_err_text(exc)}") from exc
+    t = _Target(shown, real, name, dfd, False)
+    try:
+        _check_dir(t, "remove")
+        try:
+            os.unlink(t.at(), dir_fd=t.dfd)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise FileSafetyError(f"cannot remove {shown}: {_err_text(exc)}") from exc
+        return True
     finally:
         t.close()
 

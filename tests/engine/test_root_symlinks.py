@@ -148,3 +148,22 @@ def test_roots_own_links_are_followed(cli: Cli, isolated_env: Path, tmp_path: Pa
     r = add(cli)
     assert r.code == 0, r.err  # type: ignore[attr-defined]
     assert (real / "pgiam" / "config.toml").is_file()
+
+
+def test_schedule_remove_through_a_link_deletes_nothing(cli: Cli, isolated_env: Path, tmp_path: Path,
+                                                        alice: pwd.struct_passwd) -> None:  # noqa: F811
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "systemctl").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "systemctl").chmod(0o755)
+    cli.env["PATH"] = f"{fake}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+    target = victim(tmp_path, "root-units")  # root's own units, which alice's link points at
+    (target / "pgiam-refresh.service").write_text("[Service]\n")
+    (target / "pgiam-refresh.timer").write_text("[Timer]\n")
+    (target / "timers.target.wants").mkdir()
+    (target / "timers.target.wants" / "pgiam-refresh.timer").symlink_to(target / "pgiam-refresh.timer")
+    before = sorted(str(p.relative_to(target)) for p in target.rglob("*"))
+    link = link_as(alice, isolated_env / ".config" / "systemd" / "user", target)
+    r = cli("schedule", "remove", "--backend", "systemd")
+    refused(r, link)
+    assert sorted(str(p.relative_to(target)) for p in target.rglob("*")) == before

@@ -237,10 +237,7 @@ def _systemd_remove(ctx: Context) -> bool:
         ctx.out.warn(f"systemd: {e}; removing the files anyway")
     for f in _systemd_files(ctx):
         if f.is_symlink():
-            try:
-                f.unlink()
-            except OSError as e:
-                raise ToolError(f"systemd: cannot remove {f}: {e.strerror}") from None
+            atomic.remove(f)  # the link itself, reached like every file pgiam writes
         else:
             _delete(f)
     with contextlib.suppress(ToolError):
