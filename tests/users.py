@@ -6,6 +6,7 @@ not run as root (CI runs as root), so they never count as passed without running
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -33,7 +34,8 @@ def alice() -> Iterator[pwd.struct_passwd]:
                        capture_output=True)
         yield pwd.getpwnam(name)
     finally:
-        subprocess.run([USERDEL, "-r", name], check=False, capture_output=True)
+        # -f: even if a process of the user outlived a failed test (userdel would refuse and leave it)
+        subprocess.run([USERDEL, "-r", "-f", name], check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
         cleanup_readable()
 
@@ -69,7 +71,19 @@ def popen_as(user: pwd.struct_passwd, args: list[str], env: dict[str, str]) -> s
     child = {"PATH": "/usr/bin:/bin", "PYTHONPATH": readable_path(), **env}
     argv = [RUNUSER, "-u", user.pw_name, "--", "env", "-i", *[f"{k}={v}" for k, v in child.items()],
             *interpreter(), "-m", "pgiam", *args]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/")
+    # a session of its own: stop_group() ends runuser and the pgiam under it together
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+                            start_new_session=True)
+
+
+def stop_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the process group of a popen_as child (only that child and what it started)."""
+    import signal
+
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 def cleanup_readable() -> None:

@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import Cli
 from tests.helpers_fs import temp_files
-from tests.users import alice, popen_as, run_as  # noqa: F401  (alice is a fixture)
+from tests.users import alice, popen_as, run_as, stop_group  # noqa: F401  (alice is a fixture)
 
 HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"
 SERVICE = f'[services.s1]\nhost = "{HOST}"\nuser = "u1"\nsslmode = "require"\n'
@@ -191,6 +191,7 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
     keys = {"AWS_EC2_METADATA_DISABLED": "true", "PGIAM_SITE_CONFIG": ""}
     # alice's own run, held in its write for a while
     own = popen_as(alice, ["refresh"], {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "3", **keys})
+    root_run: subprocess.Popen[str] | None = None
     try:
         wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(home)))
         # root acting for alice meanwhile: must wait for alice's run to finish its write
@@ -208,8 +209,10 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
         _, err = root_run.communicate(timeout=60)
         assert root_run.returncode == 0, err
     finally:
-        if own.poll() is None:
-            own.kill()
+        stop_group(own)
+        if root_run is not None and root_run.poll() is None:
+            root_run.kill()
+            root_run.communicate()
     assert sorted(n for n in os.listdir(home) if "pgiam" in n) == []
     assert b"X-Amz-Signature" in (home / ".pgpass").read_bytes()
     locks = home / ".local" / "state" / "pgiam" / "locks"
