@@ -180,17 +180,20 @@ def test_schedule_remove_never_deletes_a_lock(cli: Cli, isolated_env: Path, tmp_
 @pytest.mark.root
 def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struct_passwd) -> None:  # noqa: F811
     home = Path(alice.pw_dir)
-    cfg = home / ".config" / "pgiam" / "config.toml"
+    # not at the default location: another test suite's `pgiam --all-users` on this machine visits
+    # every user with a default config, and would join in
+    cfg = home / "pgiam-test" / "config.toml"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(SERVICE)
     creds = home / ".aws" / "credentials"  # (root's own AWS settings never reach a --user run)
     creds.parent.mkdir(exist_ok=True)
     creds.write_text("[default]\naws_access_key_id = AKIDLOCKTEST00000001\naws_secret_access_key = s\n")
-    for p in (home / ".config", cfg.parent, cfg, creds.parent, creds):
+    for p in (cfg.parent, cfg, creds.parent, creds):
         os.chown(p, alice.pw_uid, alice.pw_gid)
     keys = {"AWS_EC2_METADATA_DISABLED": "true", "PGIAM_SITE_CONFIG": ""}
     # alice's own run, held in its write for a while
-    own = popen_as(alice, ["refresh"], {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "3", **keys})
+    own = popen_as(alice, ["--config", str(cfg), "refresh"],
+                   {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "3", **keys})
     root_run: subprocess.Popen[str] | None = None
     try:
         wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(home)))
@@ -199,7 +202,8 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PG", "XDG_"))}
         env.update(keys, PYTHONPATH=readable_path(), HOME="/root")
-        root_run = subprocess.Popen([*interpreter(), "-m", "pgiam", "--user", alice.pw_name, "refresh", "--force"],
+        root_run = subprocess.Popen([*interpreter(), "-m", "pgiam", "--user", alice.pw_name, "--config", str(cfg),
+                                     "refresh", "--force"],
                                     env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(1.0)
         assert own.poll() is None and temp_files(home), own.communicate()  # alice's run is still writing ...
@@ -213,11 +217,11 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
         if root_run is not None and root_run.poll() is None:
             root_run.kill()
             root_run.communicate()
-    assert sorted(n for n in os.listdir(home) if "pgiam" in n) == []
+    assert sorted(n for n in os.listdir(home) if "pgiam" in n) == ["pgiam-test"]
     assert b"X-Amz-Signature" in (home / ".pgpass").read_bytes()
     locks = home / ".local" / "state" / "pgiam" / "locks"
     assert all(p.stat().st_uid == alice.pw_uid for p in locks.iterdir())
-    assert run_as(alice, ["status"], {"HOME": str(home), "PGIAM_SITE_CONFIG": ""}).returncode == 0
+    assert run_as(alice, ["--config", str(cfg), "status"], {"HOME": str(home), "PGIAM_SITE_CONFIG": ""}).returncode == 0
     shutil.rmtree(home / ".local", ignore_errors=True)
 
 
