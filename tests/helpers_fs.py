@@ -143,3 +143,12 @@ def claim(state_file: Path, token: str) -> None:
         for rec in recs.values():
             rec.hashes.append(h)
     st.save(state_file, s)
+
+
+def keys_in_aws_files(home: Path) -> None:
+    """Throwaway keys in ~/.aws/credentials (where a scheduled job finds them, unlike the shell's env)."""
+    from tests.conftest import TEST_KEY_ID, TEST_SECRET
+
+    creds = home / ".aws" / "credentials"
+    creds.parent.mkdir(exist_ok=True)
+    creds.write_text(f"[default]\naws_access_key_id = {TEST_KEY_ID}\naws_secret_access_key = {TEST_SECRET}\n")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from pgiam.errors import CredentialsError
 
@@ -58,12 +58,105 @@ def _session(profile: str | None) -> Any:
         raise _explain(e, profile) from None
 
 
-class CredentialCache:
-    """Credentials and region per profile, each resolved at most once per run."""
+DEFAULT_TIMEOUT = 30.0  # seconds per profile (config: [defaults] credential_timeout)
+_T = TypeVar("_T")
+
+
+class _ChildTracker:
+    """While active, every credential_process botocore starts runs in its own process group and is
+    remembered, so that a resolution past its deadline can be stopped with its whole group.
+
+    botocore starts credential_process with ``ProcessProvider(popen=subprocess.Popen)``, the default
+    bound when the class was defined; the providers are built lazily inside get_credentials(), so
+    swapping that default for the duration of one resolution reaches every ProcessProvider it builds
+    (including those of a role's source_profile).
+    """
 
     def __init__(self) -> None:
+        self.children: list[Any] = []
+        self._saved: tuple[Any, ...] | None = None
+        self._func: Any = None
+
+    def popen(self, *args: Any, **kwargs: Any) -> Any:
+        import subprocess
+
+        if os.name != "nt":
+            kwargs.setdefault("start_new_session", True)
+        p = subprocess.Popen(*args, **kwargs)
+        self.children.append(p)
+        return p
+
+    def __enter__(self) -> _ChildTracker:
+        try:
+            from botocore.credentials import ProcessProvider
+
+            func = ProcessProvider.__init__
+            defaults = func.__defaults__
+            if defaults and len(defaults) == 1:
+                self._func, self._saved = func, defaults
+                func.__defaults__ = (self.popen,)
+        except (ImportError, AttributeError):  # pragma: no cover - another botocore: deadline without kill
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._func is not None:
+            self._func.__defaults__ = self._saved
+            self._func = None
+
+    def kill(self) -> None:
+        import signal
+
+        for p in self.children:
+            try:
+                if os.name != "nt":
+                    os.killpg(p.pid, signal.SIGKILL)  # the child and whatever it started
+                else:  # pragma: no cover - Windows
+                    p.kill()
+            except OSError:
+                pass  # (already gone; the worker thread's communicate() reaps it)
+
+
+def _with_deadline(fn: Callable[[], _T], timeout: float | None, profile: str | None) -> _T:
+    """Run ``fn`` (a credential resolution) with a deadline; past it, stop the children it started and
+    raise CredentialsError naming the profile."""
+    if not timeout:
+        return fn()
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["ok"] = fn()
+        except BaseException as e:  # handed to the caller's thread
+            box["err"] = e
+
+    with _ChildTracker() as tracker:
+        worker = threading.Thread(target=work, name="pgiam-credentials", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            tracker.kill()
+            what = "its credential_process was stopped" if tracker.children else "it was abandoned"
+            raise CredentialsError(
+                f"cannot get AWS credentials for {_label(profile)}: no answer within {timeout:g} s "
+                f"(credential_timeout); {what} — run it by hand to see why it hangs, or raise "
+                "credential_timeout in [defaults] of the pgiam config"
+            )
+    if "err" in box:
+        raise box["err"]
+    return box["ok"]  # type: ignore[no-any-return]
+
+
+class CredentialCache:
+    """Credentials and region per profile, each resolved at most once per run, within ``timeout``
+    seconds per profile (None: no deadline)."""
+
+    def __init__(self, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         self._creds: dict[str | None, Credentials | CredentialsError] = {}
         self._sessions: dict[str | None, Any] = {}
+        self._timeout = timeout
 
     def session(self, profile: str | None) -> Any:
         if profile not in self._sessions:
@@ -91,7 +184,8 @@ class CredentialCache:
             cached = envcreds.load(profile)
         if cached is None:
             try:
-                cached = _resolve(self.session(profile), profile)
+                session = self.session(profile)
+                cached = _with_deadline(lambda: _resolve(session, profile), self._timeout, profile)
             except CredentialsError as e:
                 cached = e
             self._creds[profile] = cached

@@ -222,6 +222,9 @@ def dispatch(args: argparse.Namespace) -> int:
 
     ctx = Context.create(config_file=args.config, pgpass=args.pgpass, service_file=args.service_file,
                          quiet=bool(args.quiet), verbose=bool(args.verbose))
+    from pgiam import atomic
+
+    atomic.sweep()  # a killed run's temp file (a copy of pgpass) goes at the next run of any kind
     cmd = args.command
     if cmd == "token":
         from pgiam.cli.commands import token

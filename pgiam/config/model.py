@@ -59,6 +59,21 @@ SERVICE_KEYS: dict[str, tuple[type, ...]] = {
 }
 REQUIRED_KEYS = ("host", "user")
 
+# libpq keywords whose value is a secret: never in a stanza (the service file is often world-readable)
+SECRET_LIBPQ_KEYS = frozenset({"password", "sslpassword", "oauth_client_secret"})
+# every number in the config has bounds (a huge one would otherwise crash date arithmetic later)
+NUMBER_BOUNDS: dict[str, tuple[int, int]] = {
+    "port": (1, 65535),
+    "local_port": (1, 65535),
+    "refresh_before": (1, 604800),  # a week: the longest token (DSQL) lives no longer
+    "token_lifetime": (1, 604800),
+    "credential_timeout": (1, 600),
+}
+LIBPQ_INT_MAX = 2147483647  # libpq reads integer options as C int
+# [defaults] keys that are settings of the run, not of a service
+DEFAULT_CREDENTIAL_TIMEOUT = 30
+GLOBAL_KEYS: dict[str, tuple[type, ...]] = {"credential_timeout": (int,)}
+
 
 @dataclass(frozen=True)
 class Service:
@@ -110,6 +125,7 @@ class Config:
     def names(self) -> list[str]:
         """Every service name the config defines, valid or not, in config order."""
         return list(self.services) + [n for n in self.broken if n not in self.services]
+    credential_timeout: int = DEFAULT_CREDENTIAL_TIMEOUT  # seconds per AWS profile ([defaults])
 
     def select(self, names: list[str]) -> list[Service]:
         """The named valid services (all when empty), in config order; unknown names are usage errors,
@@ -165,7 +181,21 @@ def load(path: Path, site_path: Path | None = None, *, text: bytes | None = None
         layers.append((p, parse_toml(data, p)))
     exists = any(p == path for p, _ in layers)
     services, broken = build_config(layers)
-    return Config(path=path, services=services, exists=exists, broken=broken)
+    settings = build_settings(layers)
+    return Config(path=path, services=services, exists=exists, broken=broken, **settings)
+
+
+def build_settings(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """The run-wide settings of [defaults] (GLOBAL_KEYS), validated; later layers win."""
+    out: dict[str, Any] = {}
+    for path, doc in layers:
+        d = doc.get("defaults", {})
+        if not isinstance(d, dict):
+            continue  # (build_config names the error)
+        for k, v in d.items():
+            if k in GLOBAL_KEYS:
+                out[k] = _value(f"{path}: [defaults]", path, "[defaults]", k, v, GLOBAL_KEYS[k])
+    return out
 
 
 def build_services(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Service]:
@@ -212,7 +242,10 @@ def build_config(
             for k, v in body.items():
                 slot[k] = (path, v)
     # unknown keys in [defaults] are errors even when no service uses them (and are named as [defaults]'s)
-    for k, (path, _) in defaults.items():
+    for k, (path, _v) in list(defaults.items()):
+        if k in GLOBAL_KEYS:
+            del defaults[k]  # a setting of the run (build_settings), not a service default
+            continue
         if k not in SERVICE_KEYS:
             raise ConfigError(f"{path}: [defaults]: unknown key {k!r} ({_known_keys(k)})")
     result: dict[str, Service] = {}
@@ -225,17 +258,55 @@ def build_config(
             result[name] = make_service(name, merged)
         except ConfigError as e:
             broken[name] = e
+    # a bad value in [defaults] is an error even when no service inherits it (a service that does
+    # has already named it, with the service)
+    for k, (path, v) in defaults.items():
+        _value(f"{path}: [defaults]", path, "[defaults]", k, v, SERVICE_KEYS[k])
     return result, broken
 
 
 def _known_keys(key: str | None = None) -> str:
+    known = [*SERVICE_KEYS, *GLOBAL_KEYS]
     if key is not None:
         import difflib
 
-        close = difflib.get_close_matches(key, list(SERVICE_KEYS), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         if close:
-            return f"did you mean {close[0]!r}? known keys: " + ", ".join(SERVICE_KEYS)
-    return "known keys: " + ", ".join(SERVICE_KEYS)
+            return f"did you mean {close[0]!r}? known keys: " + ", ".join(known)
+    return "known keys: " + ", ".join(known)
+
+
+def _value(where: str, path: Path, name: str, key: str, raw_value: Any, types: tuple[type, ...]) -> Any:
+    """Type, text and bounds checks of one value (services and [defaults] alike)."""
+    if (isinstance(raw_value, bool) and bool not in types) or not isinstance(raw_value, types):
+        want = " or ".join("table" if t is dict else "array" if t is list else t.__name__ for t in types)
+        raise ConfigError(f"{where}: key {key!r} must be {want}, not {type(raw_value).__name__}")
+    if isinstance(raw_value, str):
+        _check_text(path, name, key, raw_value)
+        if raw_value == "":
+            raise ConfigError(f"{where}: key {key!r} must not be empty")
+    if key in NUMBER_BOUNDS and isinstance(raw_value, int):
+        lo, hi = NUMBER_BOUNDS[key]
+        if not lo <= raw_value <= hi:
+            raise ConfigError(f"{where}: key {key!r} must be in the range {lo}-{hi}, not {raw_value}")
+    if key == "hostaddr" and isinstance(raw_value, str):
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(raw_value)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: key 'hostaddr' must be one IP address (e.g. 127.0.0.1 for a tunnel), not "
+                f"{raw_value!r}; put host names in `host`"
+            ) from None
+    if key in ("host", "signing_host") and isinstance(raw_value, str) and raw_value.endswith("."):
+        raise ConfigError(
+            f"{where}: key {key!r} ends with a dot ({raw_value!r}); remove it: libpq checks the TLS "
+            "certificate against the name as written and the token is signed for the name without the dot"
+        )
+    if key == "libpq" and isinstance(raw_value, dict):
+        _libpq_table(path, name, raw_value)
+    return raw_value
 
 
 def _check_text(path: Path, name: str, key: str, value: str) -> None:
@@ -254,6 +325,7 @@ def make_service(name: str, values: Mapping[str, tuple[Path, Any]]) -> Service:
         types = SERVICE_KEYS.get(key)
         if types is None:
             raise ConfigError(f"{where}: unknown key {key!r} ({_known_keys(key)})")
+        _value(where, path, name, key, raw_value, types)
         if (isinstance(raw_value, bool) and bool not in types) or not isinstance(raw_value, types):
             want = " or ".join("table" if t is dict else "array" if t is list else t.__name__ for t in types)
             raise ConfigError(f"{where}: key {key!r} must be {want}, not {type(raw_value).__name__}")
@@ -291,6 +363,14 @@ def _libpq_table(path: Path, name: str, table: dict[str, Any]) -> tuple[tuple[st
         where = f"{path}: service {name!r}: key 'libpq.{k}'"
         if not LIBPQ_KEY_RE.match(k):
             raise ConfigError(f"{where}: libpq keywords are lowercase letters and '_'")
+        if k in SECRET_LIBPQ_KEYS:
+            raise ConfigError(
+                f"{where}: {k!r} carries a secret and pgiam never writes secrets to the service file "
+                "(often world-readable); remove it (pgiam puts the token in pgpass; keep other secrets "
+                "out of pg_service.conf)"
+            )
+        if isinstance(v, int) and not isinstance(v, bool) and not -LIBPQ_INT_MAX <= v <= LIBPQ_INT_MAX:
+            raise ConfigError(f"{where}: {v} is out of range for a libpq integer option")
         if k in RESERVED_LIBPQ_KEYS:
             if k in ("password", "service", "servicefile"):
                 raise ConfigError(f"{where}: {k!r} may not be set in a pgiam stanza (pgiam writes no passwords "

@@ -25,6 +25,9 @@ class Platform:
 
 
 def current_platform() -> Platform:
+    if os.environ.get("HOME") == "" and os.name != "nt":
+        # libpq treats an empty HOME as unset (the passwd entry's home); so do pgiam and its children
+        del os.environ["HOME"]
     system = "windows" if os.name == "nt" else sys.platform
     if system.startswith("linux"):
         system = "linux"

@@ -21,6 +21,8 @@ class Context:
     service_file: Path
     state_path: Path
     out: Output
+    config_explicit: str = ""  # "--config" or "PGIAM_CONFIG" when one of them named the file
+    credential_timeout: int = config.DEFAULT_CREDENTIAL_TIMEOUT  # from [defaults], set by load_config
 
     @classmethod
     def create(
@@ -36,6 +38,7 @@ class Context:
             service_file=paths.service_file_path(p, service_file),
             state_path=paths.state_path(p),
             out=Output(quiet=quiet, verbose=verbose),
+            config_explicit="--config" if config_file else "PGIAM_CONFIG" if p.env.get("PGIAM_CONFIG") else "",
         )
 
     def now(self) -> datetime:
@@ -46,7 +49,28 @@ class Context:
         site = self.site_config_path
         if site is not None and site.resolve() == self.config_path.resolve():
             site = None
-        return config.load(self.config_path, site, text=None if text is None else text.encode("utf-8"))
+        cfg = config.load(self.config_path, site, text=None if text is None else text.encode("utf-8"))
+        self.credential_timeout = cfg.credential_timeout
+        return cfg
+
+    def require_config(self) -> None:
+        """An explicitly named config (--config, PGIAM_CONFIG) that does not exist is an error (exit 2,
+        also under --quiet): a moved config must not silently stop a scheduled job."""
+        if not self.config_explicit:
+            return
+        try:
+            self.config_path.stat()
+            return
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return  # (unreadable: loading it says why)
+        from pgiam.errors import ConfigError
+
+        raise ConfigError(
+            f"{self.config_path}: no such config file (named by {self.config_explicit}); fix the path or "
+            "create it with `pgiam add`"
+        )
 
     @property
     def pgpass_is_default(self) -> bool:

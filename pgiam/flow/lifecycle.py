@@ -192,7 +192,7 @@ def _issue(
     from pgiam.libpq import pgpass, rules
     from pgiam.providers import get_provider
 
-    cache = CredentialCache()
+    cache = CredentialCache(timeout=ctx.credential_timeout)
     by_key: dict[str, list[Verdict]] = {}
     for v in verdicts:
         if v.svc.name not in failed:
@@ -221,7 +221,7 @@ def _commit(
     version: tuple[int, int] | None, *, edit: Edit | None, names: list[str] | None, renew: bool, force: bool,
     sign: bool,
 ) -> Snapshot:
-    release = atomic.hold(ctx.state_path.with_name("reconcile"))
+    release = atomic.hold("reconcile.lock", beside=ctx.pgpass)
     try:
         fresh = snapshot(ctx, edit=edit, names=names, renew=renew, force=force)
         # a service whose token was issued for other settings (a concurrent add changed it) signs again
@@ -235,7 +235,7 @@ def _commit(
                       fresh.actual.service_id, ctx.now(), failed)
         claims = edits.state(fresh.actual.state, final=False, pgpass_before=fresh.actual.pgpass,
                              services_before=fresh.actual.services)
-        state.save(ctx.state_path, claims)
+        claimed = _save_state(ctx, claims)
         if edit is not None and fresh.new_text != fresh.text:
             atomic.update_file(ctx.config_path, _config_edit(ctx, edit), private=False)
         ok = _write(ctx, ctx.pgpass, edits.pgpass, True, edits, fresh.plan)
@@ -244,15 +244,24 @@ def _commit(
             ctx.out.warn(f"{ctx.service_file}: {w.replace('pg_service.conf ', '', 1)}")
         if not ok:
             return fresh  # the claims stay recorded: the next run finishes (or cleans up) the job
-        final = edits.state(state.load(ctx.state_path), final=True, pgpass_before=fresh.actual.pgpass,
-                            services_before=fresh.actual.services)
-        try:
-            state.save(ctx.state_path, final)
-        except PgiamError as e:
-            ctx.out.warn(f"could not record state in {ctx.state_path}: {e}")
+        if claimed:
+            final = edits.state(state.load(ctx.state_path), final=True, pgpass_before=fresh.actual.pgpass,
+                                services_before=fresh.actual.services)
+            _save_state(ctx, final)
         return fresh
     finally:
         release()
+
+
+def _save_state(ctx: Context, st: state.State) -> bool:
+    """Record the state; a state file that cannot be written is a warning: the files are still written
+    (pgiam then knows its lines by their tokens, and what a forced takeover displaced is not kept)."""
+    try:
+        state.save(ctx.state_path, st)
+    except PgiamError as e:
+        ctx.out.warn(f"could not record state in {ctx.state_path}: {e}")
+        return False
+    return True
 
 
 def _config_edit(ctx: Context, edit: Edit) -> Callable[[bytes | None], bytes]:

@@ -115,12 +115,22 @@ class Actual:
         self.stanzas = self.state.stanzas.get(self.service_id, {})
 
 
-def owns_line(password: str, rec: EntryRecord | None, saved: ServiceState | None) -> bool:
-    """Whether a pgpass password is one pgiam wrote (by the hashes it recorded)."""
+def owns_line(password: str, rec: EntryRecord | None, saved: ServiceState | None, svc: Service | None = None) -> bool:
+    """Whether a pgpass password is one pgiam wrote: by the hashes it recorded, or, where no record is
+    kept (a state file lost or not writable), an IAM token presigned for this very endpoint and user
+    (a short-lived token, never a password of the user's)."""
     from pgiam.flow.state import token_hash
 
     h = token_hash(password)
-    return bool((rec is not None and h in rec.hashes) or (saved is not None and saved.token_sha256 == h))
+    if (rec is not None and h in rec.hashes) or (saved is not None and saved.token_sha256 == h):
+        return True
+    if rec is not None or svc is None:
+        return False
+    from pgiam.aws import tokeninfo
+
+    info = tokeninfo.decode(password)
+    want = svc.sign_host if svc.kind == "dsql" else f"{svc.sign_host}:{svc.port}"
+    return info is not None and info.host.lower() == want.lower() and info.user in (None, svc.user)
 
 
 def token_expiry(token: str, svc: Service, saved: ServiceState | None, now: datetime) -> tuple[datetime | None, str]:
@@ -184,7 +194,7 @@ def inspect(
         v.renew, v.reason = True, "no pgpass entry"
     else:
         idx, password = found
-        if not owns_line(password, rec, saved):
+        if not owns_line(password, rec, saved, svc):
             v.health = Health.ERROR
             if force:
                 v.take_line, v.renew, v.reason = True, True, "taking over the user's pgpass line"

@@ -99,7 +99,7 @@ BAD = [
     ("libpq_newline", svc_toml("prod", 'libpq = { application_name = "a\\nb" }'),
      ["'prod'", "'libpq.application_name'", "newline"]),
     ("defaults_unknown", "[defaults]\nbogus = 1\n", ["[defaults]", "unknown key 'bogus'"]),
-    ("defaults_wrong_type", '[defaults]\nport = "x"\n' + svc_toml("prod"), ["'prod'", "key 'port' must be int"]),
+    ("defaults_wrong_type", '[defaults]\nport = "x"\n' + svc_toml("prod"), ["[defaults]", "key 'port' must be int"]),
     ("unknown_table", "[servcies.prod]\n", ["unknown table [servcies]"]),
     ("port_range", svc_toml("prod", "port = 70000"), ["'prod'", "key 'port'", "1-65535"]),
     ("empty_value", svc_toml("prod", 'dbname = ""'), ["'prod'", "key 'dbname'", "empty"]),
@@ -161,7 +161,7 @@ def test_service_key_error_names_the_file_it_came_from(tmp_path: Path) -> None:
     user = write(tmp_path / "user.toml", svc_toml("prod"))
     with pytest.raises(ConfigError) as e:
         strict(config.load(user, site))
-    assert str(e.value).startswith(f"{site}: service 'prod': key 'port'")
+    assert str(e.value).startswith(f"{site}: [defaults]: key 'port'")
 
 
 # --------------------------------------------------------------------------- what a valid file means

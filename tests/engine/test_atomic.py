@@ -146,9 +146,10 @@ def test_private_file_is_0600_under_umask_000(tmp_path: Path) -> None:
     with umask(0):
         update_file(target, const(b"a\n"), private=True)
     assert mode_of(target) == 0o600
-    lock = tmp_path / "..pgpass.pgiam.lock"
-    assert lock.is_file()
-    assert mode_of(lock) == 0o600
+    assert sorted(os.listdir(tmp_path)) == [".pgpass", "home"]  # no lock file beside the target
+    locks = list((tmp_path / "home" / ".local" / "state" / "pgiam" / "locks").iterdir())
+    assert len(locks) == 1 and locks[0].is_file()
+    assert mode_of(locks[0]) == 0o600
 
 
 def test_private_fixes_group_other_bits_with_one_warning(

@@ -35,7 +35,7 @@ def one_line_error(r: Result, code: int, *needles: str) -> None:
 
 def snapshot(home: Path) -> dict[str, bytes]:
     return {str(p.relative_to(home)): p.read_bytes() for p in sorted(home.rglob("*"))
-            if p.is_file() and not p.name.endswith(".pgiam.lock")}
+            if p.is_file() and not p.name.endswith(".pgiam.lock") and p.parent.name != "locks"}
 
 
 def entry_of(data: bytes) -> bytes:

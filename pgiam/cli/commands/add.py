@@ -21,10 +21,9 @@ def parse_sets(sets: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set application_name=pgiam")
-        key = key.strip()
-        if key in out:
-            raise UsageError(f"--set {key}= is given twice; give each keyword once")
-        out[key] = value
+        if key.strip() in out:
+            raise UsageError(f"--set {key.strip()}: given twice; keep one --set {key.strip()}=VALUE")
+        out[key.strip()] = value
     return out
 
 

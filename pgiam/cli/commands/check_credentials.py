@@ -22,6 +22,7 @@ def check(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
     """One row per distinct profile of the selected services (the default chain when none)."""
     from pgiam.aws.credentials import CredentialCache, caller_identity
 
+    ctx.require_config()
     services = ctx.load_config().select(names)
     profiles: dict[str | None, list[str]] = {}
     from pgiam.config.clouds import CLOUD_KINDS
@@ -32,7 +33,7 @@ def check(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
         profiles.setdefault(svc.profile, []).append(svc.name)
     if not services:
         profiles[None] = []
-    cache = CredentialCache()
+    cache = CredentialCache(timeout=ctx.credential_timeout)
     rows: list[dict[str, Any]] = []
     for profile, users in profiles.items():
         row: dict[str, Any] = {

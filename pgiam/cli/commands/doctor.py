@@ -171,7 +171,7 @@ def gather(ctx: Context, name: str | None, *, connect_db: bool) -> list[Check]:
 
     from pgiam.aws.credentials import CredentialCache
 
-    cache = CredentialCache()
+    cache = CredentialCache(timeout=ctx.credential_timeout)
     now = ctx.now()
     from pgiam.flow import state as saved_state
     from pgiam.flow.desired import db_user

@@ -24,7 +24,7 @@ def variables(ctx: Context, name: str) -> dict[str, str]:
             f"{ctx.service_file} has no [{name}] stanza yet; run `pgiam refresh {name}` once to write it"
         )
     # always sign anew: signing is local, so a handed-out token is never an expired one
-    token = get_provider(svc.kind).issue(svc, CredentialCache(), ctx.now())
+    token = get_provider(svc.kind).issue(svc, CredentialCache(timeout=ctx.credential_timeout), ctx.now())
     env = {"PGSERVICE": name}
     from pgiam.config.paths import default_service_file
 

@@ -7,6 +7,20 @@ from pgiam.flow.context import Context
 
 
 def run(ctx: Context, names: list[str], force: bool) -> int:
+    if not ctx.out.quiet:
+        return _run(ctx, names, force)
+    # unattended (the scheduled job runs `refresh --quiet`): never pile up behind a stuck run
+    from pgiam.host import runlock
+
+    release = runlock.acquire()
+    try:
+        return _run(ctx, names, force)
+    finally:
+        release()
+
+
+def _run(ctx: Context, names: list[str], force: bool) -> int:
+    ctx.require_config()
     cfg = ctx.load_config()
     if not cfg.names:
         ctx.out.warn(f"no services in {ctx.config_path}; add one with `pgiam add NAME --host H --user U`")

@@ -311,13 +311,11 @@ def _write(path: Path, data: bytes) -> bool:
 
 
 def _delete(path: Path) -> bool:
-    """Delete a file we wrote, and the lock file atomic.update_file left beside it: nothing remains."""
+    """Delete a file we wrote. Never a lock file: another pgiam may hold it (locks live in pgiam's own
+    directory, not beside the unit files)."""
     if not os.path.lexists(path):
         return False
-    done = atomic.update_file(path, lambda _old: None, private=False)
-    with contextlib.suppress(OSError):
-        (path.parent / f".{path.name}.pgiam.lock").unlink()
-    return done
+    return atomic.update_file(path, lambda _old: None, private=False)
 
 
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -370,10 +368,7 @@ def _systemd_remove(ctx: Context) -> bool:
         ctx.out.warn(f"systemd: {e}; removing the files anyway")
     for f in _systemd_files(ctx):
         if f.is_symlink():
-            try:
-                f.unlink()
-            except OSError as e:
-                raise ToolError(f"systemd: cannot remove {f}: {e.strerror}") from None
+            atomic.remove(f)  # the link itself, reached like every file pgiam writes
         else:
             _delete(f)
     with contextlib.suppress(ToolError):

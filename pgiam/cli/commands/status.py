@@ -51,6 +51,7 @@ def files(ctx: Context) -> dict[str, str]:
 
 
 def rows(ctx: Context, names: list[str] | None = None, details: bool = False) -> list[dict[str, Any]]:
+    ctx.require_config()
     cfg, verdicts = lifecycle.health(ctx, names or None)
     saved = state.load(ctx.state_path).services
     by_name = {v.svc.name: v for v in verdicts}

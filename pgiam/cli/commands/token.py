@@ -61,6 +61,8 @@ def build_service(
             raise UsageError(f"--expires-in: {kind} tokens live {span} seconds, not {expires_in}")
     if port is None:
         port = 5439 if kind.startswith("redshift") else 5432
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port {port}: a TCP port is 1-65535")
     return Service(
         name="token",
         host=hostname,
