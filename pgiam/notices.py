@@ -12,6 +12,7 @@ import sys
 _quiet = False
 _silenced: set[str] = set()
 _cli = False  # set by main(): a command-line run, not pgiam used as a library
+_printed = 0  # notices printed since the last count_printed() (pgiam/fastpath.py records silent runs only)
 
 
 def reset(*, quiet: bool = False) -> None:
@@ -39,6 +40,15 @@ def silence(channel: str) -> None:
 
 def warn(text: str, channel: str = "pgiam") -> None:
     """Print ``pgiam: <text>`` on stderr unless quiet or the channel is silenced."""
+    global _printed
     if _quiet or channel in _silenced:
         return
+    _printed += 1
     print(f"pgiam: {text}", file=sys.stderr, flush=True)
+
+
+def count_printed() -> int:
+    """How many notices were printed since the last call (and start counting again)."""
+    global _printed
+    n, _printed = _printed, 0
+    return n

@@ -19,23 +19,28 @@ class Output:
     verbose: bool = False
     stdout: TextIO = sys.stdout
     stderr: TextIO = sys.stderr
+    printed: int = 0  # lines printed so far (the no-op gate records only silent runs: pgiam/fastpath.py)
 
     def info(self, line: str) -> None:
         """A line about a change (hidden under --quiet)."""
         if not self.quiet:
+            self.printed += 1
             print(line, file=self.stdout, flush=True)
 
     def detail(self, line: str) -> None:
         """A line only --verbose shows."""
         if self.verbose and not self.quiet:
+            self.printed += 1
             print(line, file=self.stdout, flush=True)
 
     def error(self, line: str) -> None:
         """One line on stderr, always (also under --quiet)."""
+        self.printed += 1
         print(f"pgiam: error: {line}", file=self.stderr, flush=True)
 
     def warn(self, line: str) -> None:
         if not self.quiet:
+            self.printed += 1
             print(f"pgiam: warning: {line}", file=self.stderr, flush=True)
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from pgiam import fastpath
 from pgiam.aws import tokeninfo
 from pgiam.flow import refresh
 from pgiam.flow.context import Context
 
 
 def run(ctx: Context, names: list[str], force: bool) -> int:
+    snap = fastpath.begin(ctx)  # before anything is read: the inputs the no-op gate will compare
     services = ctx.load_config().select(names)
     if not services:
         ctx.out.warn(f"no services in {ctx.config_path}; add one with `pgiam add NAME --host H --user U`")
+        fastpath.record(ctx, snap, [])
         return 0
     outcomes = refresh.execute(ctx, services, renew=force, takeover=force)
     report(ctx, outcomes)
+    fastpath.record(ctx, snap, outcomes)
     return refresh.exit_code(outcomes)
 
 

@@ -22,6 +22,12 @@ from pgiam.host import schedule
 
 TIMEOUT = 30.0
 
+# `pgiam --all-users schedule ...`: one system-level job that runs `pgiam --all-users refresh --quiet`
+# (a systemd system timer, root's crontab, a launchd daemon) instead of one job per user. Set by run().
+_all_users = False
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+LAUNCHD_DAEMON_DIR = Path("/Library/LaunchDaemons")
+
 
 class ToolError(PgiamError):
     """A scheduler tool is missing or failed (exit 1)."""
@@ -62,6 +68,8 @@ def program() -> list[str]:
 
 
 def make_job(ctx: Context, every: int) -> schedule.Job:
+    if _all_users:
+        return schedule.Job(argv=(*program(), "--all-users", "refresh", "--quiet"), every=every)
     p = ctx.platform
     pgpass = None if ctx.pgpass_is_default else str(ctx.pgpass.absolute())
     sf = ctx.service_file
@@ -75,17 +83,23 @@ def make_job(ctx: Context, every: int) -> schedule.Job:
 
 
 def systemd_dir(ctx: Context) -> Path:
-    """systemd's per-user unit directory ($XDG_CONFIG_HOME/systemd/user)."""
+    """systemd's per-user unit directory ($XDG_CONFIG_HOME/systemd/user); the system one for --all-users."""
+    if _all_users:
+        return SYSTEM_UNIT_DIR
     base = ctx.platform.env.get("XDG_CONFIG_HOME", "").strip()
     root = Path(base) if base and os.path.isabs(base) else ctx.platform.home / ".config"
     return root / "systemd" / "user"
 
 
 def launchd_plist_path(ctx: Context) -> Path:
+    if _all_users:
+        return LAUNCHD_DAEMON_DIR / f"{schedule.LABEL}.plist"
     return ctx.platform.home / "Library" / "LaunchAgents" / f"{schedule.LABEL}.plist"
 
 
 def launchd_log_path(ctx: Context) -> Path:
+    if _all_users:
+        return Path("/var/log/pgiam-refresh.log")
     return ctx.platform.home / "Library" / "Logs" / "pgiam-refresh.log"
 
 
@@ -105,7 +119,7 @@ def _user() -> str:
 def systemd_usable() -> bool:
     """Whether a systemd user manager answers (`systemctl --user show-environment`)."""
     try:
-        return _run(["systemctl", "--user", "show-environment"], timeout=10).returncode == 0
+        return _run(["systemctl", *_scope(), "show-environment"], timeout=10).returncode == 0
     except ToolError:
         return False
 
@@ -189,8 +203,13 @@ def _delete(path: Path) -> bool:
     return done
 
 
+def _scope() -> list[str]:
+    """systemctl's scope: the user's manager, or the system's for --all-users."""
+    return [] if _all_users else ["--user"]
+
+
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return _run(["systemctl", "--user", *args])
+    return _run(["systemctl", *_scope(), *args])
 
 
 def _systemd_install(ctx: Context, job: schedule.Job) -> int:
@@ -275,7 +294,7 @@ def _systemd_show(ctx: Context) -> list[str]:
 
 
 def _domain() -> str:
-    return f"gui/{_uid()}"
+    return "system" if _all_users else f"gui/{_uid()}"
 
 
 def _launchd_install(ctx: Context, job: schedule.Job) -> int:
@@ -393,7 +412,19 @@ def show(ctx: Context, backend: str | None) -> int:
     return 0
 
 
-def run(ctx: Context, action: str, every: str | None, backend: str | None) -> int:
+def run(ctx: Context, action: str, every: str | None, backend: str | None, *, all_users: bool = False) -> int:
+    global _all_users
+    if all_users and _uid() != 0:
+        raise UsageError("--all-users schedule: only root can install the system-level job; run "
+                         "`pgiam schedule ...` as each user instead")
+    _all_users = all_users
+    try:
+        return _run_action(ctx, action, every, backend)
+    finally:
+        _all_users = False
+
+
+def _run_action(ctx: Context, action: str, every: str | None, backend: str | None) -> int:
     if backend is not None and backend not in schedule.BACKENDS:
         raise UsageError(f"--backend {backend!r}: choose one of {', '.join(schedule.BACKENDS)}")
     if action == "install":
