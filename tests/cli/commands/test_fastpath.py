@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import TEST_SECRET, Cli
 
 HOST = "db{i}.abcdefghijkl.eu-west-1.rds.amazonaws.com"
-LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1"))
+LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so*"))
 
 
 def config(home: Path) -> Path:

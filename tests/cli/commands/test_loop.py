@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import Cli
 
 HOST = "db{i}.abcdefghijkl.eu-west-1.rds.amazonaws.com"
-LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1"))
+LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so*"))
 needs_faketime = pytest.mark.skipif(not LIBFAKETIME, reason="libfaketime (package faketime) is not installed")
 
 
