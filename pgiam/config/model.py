@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pgiam.config.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.errors import ConfigError
@@ -123,8 +123,10 @@ def parse_toml(text: bytes, path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
 
-def load(path: Path, site_path: Path | None = None) -> Config:
-    """Read the config file (and a site-wide one whose services it inherits); a missing file is empty."""
+def load(path: Path, site_path: Path | None = None,
+         parse: Callable[[bytes, Path], dict[str, Any]] | None = None) -> Config:
+    """Read the config file (and a site-wide one whose services it inherits); a missing file is empty.
+    `parse` stands in for parse_toml (pgiam.config.tomlcache)."""
     layers: list[tuple[Path, dict[str, Any]]] = []
     for p in (site_path, path):
         if p is None:
@@ -137,7 +139,7 @@ def load(path: Path, site_path: Path | None = None) -> Config:
             raise ConfigError(f"{p}: is a directory, not a config file") from None
         except OSError as e:
             raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
-        layers.append((p, parse_toml(data, p)))
+        layers.append((p, (parse or parse_toml)(data, p)))
     exists = any(p == path for p, _ in layers)
     return Config(path=path, services=build_services(layers), exists=exists)
 

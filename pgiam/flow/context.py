@@ -77,7 +77,10 @@ class Context:
         site = self.site_config_path
         if site is not None and site.resolve() == self.config_path.resolve():
             site = None
-        return config.load(self.config_path, site)
+        from pgiam.flow import tomlcache
+
+        cache = self.state_path.with_name(self.state_path.name + ".config-cache")
+        return config.load(self.config_path, site, tomlcache.parser(cache, config.parse_toml))
 
     @property
     def pgpass_is_default(self) -> bool:

@@ -272,6 +272,9 @@ def upsert(
     line without newline gets one), which makes ``remove(upsert(x)) == x`` for text ending in a
     newline. New lines end in CRLF when the file's do. Later duplicate stanzas are reported.
     """
+    if not data:  # (refresh validates every stanza this way: no lines to split, search or keep)
+        stanza, warnings = _rendered(name, params, b"\n")
+        return b"".join(stanza), warnings
     lines = _split_raw(data)
     nl = _newline(lines)
     stanza, warnings = _rendered(name, params, nl)
