@@ -2,8 +2,9 @@
 
 The full refresh stays the single source of truth. When it ends a run in which every service was
 fresh, nothing was written, nothing was printed and no input changed under it, it records (here, in
-one place: `record`) a fingerprint of everything that could change its answer, and the earliest time
-at which some token enters its refresh window (the due time):
+one place: `record`; one record per command line and environment) a fingerprint of everything
+that could change its answer, and the earliest time at which some token enters its refresh window
+(the due time):
 
 - the pgiam version and the stat of the installed package,
 - the command line (only the plain forms `gate` accepts: `refresh`, `-q`, `--config/--pgpass/
@@ -65,8 +66,9 @@ def eligible(args: Sequence[str]) -> bool:
 
 
 def record_path(env: Mapping[str, str]) -> str | None:
-    """Where the record lives: beside the state file (as pgiam.config.paths.state_path finds it on
-    Linux and the BSDs; elsewhere the gate stays closed and every run takes the full path)."""
+    """Where the records live (this, plus "-" and a hash of what each is for): beside the state file,
+    as pgiam.config.paths.state_path finds it on Linux and the BSDs; elsewhere the gate stays closed
+    and every run takes the full path."""
     chosen = env.get("PGIAM_STATE")
     if chosen:
         return os.path.expanduser(chosen) + SUFFIX
@@ -97,6 +99,16 @@ def _sig(path: str) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_mode}:{st.st_uid}"
 
 
+def _key(head: list[str]) -> str:
+    """FNV-1a (64 bit) of the header: one record per command line and environment, so a user's own job
+    and root's --all-users pass (other variables) do not overwrite each other's record. The header is
+    compared in full too; this only picks the file. (No hashlib: it loads OpenSSL.)"""
+    h = 0xCBF29CE484222325
+    for b in "\n".join(head).encode("utf-8", "surrogateescape"):
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
 def _header(args: Sequence[str], env: Mapping[str, str]) -> list[str]:
     import pgiam
 
@@ -110,12 +122,12 @@ def gate(args: Sequence[str], env: Mapping[str, str] | None = None, now: float |
         if not eligible(args):
             return False
         env = os.environ if env is None else env
-        where = record_path(env)
-        if where is None:
+        base = record_path(env)
+        if base is None:
             return False
-        with open(where, encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().split("\n")
         head = _header(args, env)
+        with open(f"{base}-{_key(head)}", encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().split("\n")
         if lines[: len(head)] != head or lines[-1] != "end":
             return False
         times = lines[len(head)].split()
@@ -177,7 +189,8 @@ def begin(ctx: Context) -> Snapshot | None:
     if any("\n" in p for p in paths):
         return None
     ctx.out.printed = 0
-    return Snapshot(where, _header(argv, os.environ), paths, time.time())
+    head = _header(argv, os.environ)
+    return Snapshot(f"{where}-{_key(head)}", head, paths, time.time())
 
 
 def record(ctx: Context, snap: Snapshot | None, outcomes: Sequence[Any]) -> None:
@@ -207,6 +220,23 @@ def record(ctx: Context, snap: Snapshot | None, outcomes: Sequence[Any]) -> None
     body = [*snap.head, f"due {due} recorded {snap.started}", *(f"file {s} {p}" for s, p in
                                                                   zip(snap.sigs, snap.files)), "end"]
     _write(snap.where, "\n".join(body))
+    _prune(snap.where)
+
+
+STALE = 7 * 86400  # records not rewritten for a week (an old shell's environment) are removed
+
+
+def _prune(keep: str) -> None:
+    d, name = os.path.split(keep)
+    prefix = name.rsplit("-", 1)[0] + "-"
+    limit = time.time() - STALE
+    try:
+        with os.scandir(d) as it:
+            for e in it:
+                if e.name.startswith(prefix) and e.path != keep and e.stat().st_mtime < limit:
+                    _unlink(e.path)
+    except OSError:
+        return
 
 
 def _write(where: str, text: str) -> None:

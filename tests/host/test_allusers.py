@@ -102,9 +102,10 @@ def test_all_users_refresh_visits_each_user_as_that_user(three: list[pwd.struct_
         assert not mine(r.stdout + r.stderr, three), r.stderr
         r = run_pgiam(["--all-users", "refresh", "--quiet"], env)  # full no-op passes: they record
         assert not mine(r.stdout + r.stderr, three)
-        records = [Path(u.pw_dir) / ".local/state/pgiam/state.json.fastpath" for u in (alice, bob)]
+        records = [p for u in (alice, bob) for p in (Path(u.pw_dir) / ".local/state/pgiam").glob("*.fastpath-*")]
+        assert len(records) == 2
         before = [p.read_bytes() for p in records]
-        assert all(p.stat().st_uid == u.pw_uid for p, u in zip(records, (alice, bob)))
+        assert [p.stat().st_uid for p in records] == [alice.pw_uid, bob.pw_uid]
         r = run_pgiam(["--all-users", "refresh", "--quiet"], env)
         assert not mine(r.stdout + r.stderr, three)
         assert [p.read_bytes() for p in records] == before  # the gate answered for both

@@ -24,8 +24,15 @@ def config(home: Path) -> Path:
     return home / ".config" / "pgiam" / "config.toml"
 
 
+def records(home: Path) -> list[Path]:
+    return sorted((home / ".local" / "state" / "pgiam").glob("state.json.fastpath-*"))
+
+
 def record(home: Path) -> Path:
-    return home / ".local" / "state" / "pgiam" / "state.json.fastpath"
+    """The one record (there is one per command line and environment)."""
+    found = records(home)
+    assert len(found) == 1, found
+    return found[0]
 
 
 def write_config(home: Path, services: int = 3) -> None:
@@ -35,11 +42,9 @@ def write_config(home: Path, services: int = 3) -> None:
                            for i in range(services)))
 
 
-def rec(home: Path) -> bytes | None:
-    try:
-        return record(home).read_bytes()
-    except FileNotFoundError:
-        return None
+def rec(home: Path) -> dict[str, bytes] | None:
+    """Every record's bytes (None when there is none): a full run always rewrites or removes one."""
+    return {p.name: p.read_bytes() for p in records(home)} or None
 
 
 @pytest.fixture
@@ -140,8 +145,8 @@ def test_each_relevant_variable_takes_the_full_path(cli: Cli, primed: Path, var:
         "PGIAM_LIBPQ_VERSION": "16.2",
     }
     assert not hit(cli, home, env={var: same[var]})
-    assert hit(cli, home, env={var: same[var]})  # recorded under the new value
-    assert not hit(cli, home)  # and back
+    assert hit(cli, home, env={var: same[var]})  # recorded under the new value (a record of its own)
+    assert hit(cli, home)  # and back: the first record still answers
 
 
 def test_other_command_lines_take_the_full_path(cli: Cli, primed: Path) -> None:
@@ -152,6 +157,7 @@ def test_other_command_lines_take_the_full_path(cli: Cli, primed: Path) -> None:
     assert not hit(cli, primed, "refresh", "--quiet")  # another recorded form
     assert hit(cli, primed, "refresh", "--quiet")
     assert not hit(cli, primed, "-q", "refresh")  # (the command line is part of the record)
+    assert len(records(primed)) == 3
 
 
 @pytest.mark.skipif(not LIBFAKETIME, reason="libfaketime (package faketime) is not installed")
@@ -174,14 +180,21 @@ def test_a_clock_set_back_takes_the_full_path(cli: Cli, primed: Path) -> None:
 
 
 def test_a_failed_run_removes_the_record(cli: Cli, primed: Path) -> None:
-    (primed / ".pgpass").write_text("")
-    (primed / ".pgpass").chmod(0o600)
+    r = cli("refresh", "-q")
+    assert r.code == 0 and len(records(primed)) == 2  # a second record, for `refresh -q`
+    # credentials that only fail once the clock passes the due time: the process provider fails now
+    (primed / ".aws").mkdir()
+    (primed / ".aws" / "config").write_text("[default]\ncredential_process = /bin/false\n")
     cli.env.pop("AWS_ACCESS_KEY_ID")
     cli.env.pop("AWS_SECRET_ACCESS_KEY")
-    r = cli("refresh")
-    assert r.code == 1 and rec(primed) is None
-    r = cli("refresh")
-    assert r.code == 1 and r.err.count("pgiam: error:") == 3  # the failure is reported every time
+    assert not hit(cli, primed)  # (other variables: a full run, which records for them)
+    (primed / ".pgpass").write_text("")
+    (primed / ".pgpass").chmod(0o600)
+    before = len(records(primed))
+    for _ in range(2):
+        r = cli("refresh")
+        assert r.code == 1 and r.err.count("pgiam: error:") == 3, r.err  # reported every time
+        assert len(records(primed)) == before - 1  # this environment's record is gone
 
 
 def test_secrets_count_by_presence_only(cli: Cli, primed: Path) -> None:
