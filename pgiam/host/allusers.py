@@ -32,12 +32,20 @@ def users() -> list[tuple[str, str]]:
 
     seen: set[str] = set()
     found: list[tuple[str, str]] = []
+    warm = True
     for e in pwd.getpwall():
         if e.pw_uid == 0 or e.pw_name in seen or not os.path.isabs(e.pw_dir or ""):
             continue
         seen.add(e.pw_name)
         if os.path.isfile(os.path.join(e.pw_dir, CONFIG)):
             found.append((e.pw_name, e.pw_dir))
+            if warm:  # load the NSS modules for users and groups once, here: every child inherits them
+                warm = False
+                try:
+                    pwd.getpwnam(e.pw_name)
+                    os.getgrouplist(e.pw_name, e.pw_gid)
+                except (KeyError, OSError):
+                    pass
     return found
 
 
@@ -47,7 +55,7 @@ def _child(name: str, argv: Sequence[str], out: int) -> int:
     os.dup2(out, 2)
     os.close(out)
     try:
-        from pgiam.host.privileges import drop_to
+        from pgiam.host.privileges import drop_to  # (imported once, in the parent)
 
         drop_to(name)
     except Exception as e:  # a UsageError names the problem; anything else too, in one line
@@ -129,6 +137,9 @@ def refresh(argv: Sequence[str], parallel: int = PARALLEL) -> int:
               "user instead (or ask root to install `pgiam --all-users schedule install`)", file=sys.stderr)
         return 2
     quiet = any(a in ("-q", "--quiet") for a in argv)
+    import pgiam.host.privileges  # noqa: F401 - every child needs it: import it once, before forking
+    from pgiam import fastpath  # noqa: F401 - likewise
+
     todo = users()
     running: dict[int, tuple[str, int]] = {}
     failed = False
