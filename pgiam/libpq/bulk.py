@@ -178,6 +178,8 @@ class ServiceIndex:
         text = self.section(name)
         if not text or "]" in name or _first_newline(text) != _first_newline(self.data):
             return False  # (upsert writes the stanza with the whole file's newline style)
+        if servicefile.stanza_intact(text, name, params):
+            return True  # (what upsert would say, without splicing)
         try:
             new, _ = servicefile.upsert(text, name, params, force=force)
         except Exception:

@@ -298,6 +298,24 @@ def upsert(
     return b"".join(out), warnings + _duplicates(out, name_b, name)
 
 
+def stanza_intact(data: bytes, name: str, params: Sequence[tuple[str, str]]) -> bool:
+    """A cheap, sufficient test that ``upsert(data, name, params)`` returns ``data`` unchanged: the text
+    starts with exactly the stanza upsert renders and no later line is a header, marker or data line
+    (upsert would replace just those lines with the same bytes and keep the rest). False means
+    "unknown": ask upsert itself."""
+    if not data:
+        return False
+    lines = _split_raw(data)
+    try:
+        stanza, _ = _rendered(name, params, _newline(lines))
+    except UsageError:
+        return False
+    n = len(stanza)
+    if lines[:n] != stanza:
+        return False
+    return not any(_is_data(raw) or _is_marker(raw) or _is_header(raw) for raw in lines[n:])
+
+
 def remove(data: bytes, name: str, *, force: bool = False) -> bytes:
     """Remove the first ``[name]`` stanza's lines from its header to its last marker or data line,
     plus the one blank line right before the header when the stanza is last in the file or followed
