@@ -259,7 +259,7 @@ def _write_stanzas(ctx: Context, svcs: list[Service], outcomes: dict[str, Outcom
         warnings.clear()
         failed.clear()
         out = data or b""
-        index = bulk.ServiceIndex(out)  # stanzas upsert would not change are skipped (O(N), not O(N²))
+        index = bulk.service_index(out)  # stanzas upsert would not change are skipped (O(N), not O(N²))
         for svc in svcs:
             params = desired_stanza(svc, ctx)
             if index.unchanged_by_upsert(svc.name, params, takeover):

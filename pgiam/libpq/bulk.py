@@ -196,8 +196,9 @@ _last_sindex: ServiceIndex | None = None
 
 
 def service_index(data: bytes) -> ServiceIndex:
-    """The index of ``data``, kept for the next call with the same bytes object."""
+    """The index of ``data``, kept for the next call with the same bytes (the file read again under
+    its lock is usually byte-identical to the one planned from)."""
     global _last_sindex
-    if _last_sindex is None or _last_sindex.data is not data:
+    if _last_sindex is None or (_last_sindex.data is not data and _last_sindex.data != data):
         _last_sindex = ServiceIndex(data)
     return _last_sindex
