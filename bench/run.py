@@ -667,8 +667,9 @@ def render(rep: Report, floor: dict[str, Series], imports: list[str], elapsed: f
         f"install venv, its site and .pth files) {ms(f_pass)}; importing pgiam's command line "
         f"(`import pgiam.cli.main`) {ms(f_main)}.",
         "",
-        "Imports of a no-op `pgiam refresh` (`python -X importtime`, best of 5; importtime itself inflates "
-        "these figures, compare them with each other):",
+        "Imports of a no-op `pgiam refresh` that takes the full path (the gate cannot answer: `main()` "
+        "called directly; `python -X importtime`, best of 5; importtime itself inflates these figures, "
+        "compare them with each other):",
         "",
         *imports,
         "",
