@@ -150,7 +150,7 @@ def main() -> int:
     args = sys.argv[1:]
     if gate(args):
         return 0
-    if args[:1] == ["--all-users"] and len(args) >= 2 and args[1] == "refresh" and eligible(args[1:]):
+    if args[:2] == ["--all-users", "refresh"] and all(a in _QUIET for a in args[2:]):
         from pgiam.host import allusers
 
         return allusers.refresh(args[1:])

@@ -174,3 +174,8 @@ def test_all_users_schedule_installs_one_system_job(
     assert not (units / "pgiam-refresh.service").exists() and "pgiam-schedule" not in store.read_text()
     # without --all-users the same verbs act on the user's own jobs, not the system ones
     assert schedule_cmd._all_users is False
+
+
+def test_all_users_refuses_per_user_paths_after_the_verb_too() -> None:
+    r = run_pgiam(["--all-users", "refresh", "--config", "/x.toml"], {})
+    assert r.returncode == 2 and "drop --config" in r.stderr, r.stderr
