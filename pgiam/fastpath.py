@@ -153,10 +153,17 @@ def main() -> int:
     if args[:2] == ["--all-users", "refresh"] and all(a in _QUIET for a in args[2:]):
         from pgiam.host import allusers
 
-        return allusers.refresh(args[1:])
+        return allusers.refresh(args[1:], _cli)
     from pgiam.cli.main import main as cli_main
 
     code: int = cli_main()
+    return code
+
+
+def _cli(args: list[str]) -> int:
+    from pgiam.cli.main import main as cli_main
+
+    code: int = cli_main(args)
     return code
 
 

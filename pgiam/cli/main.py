@@ -257,7 +257,7 @@ def _all_users(args: argparse.Namespace) -> int | None:
 
     argv = ["refresh", *(["--force"] if args.force else []), *(["--quiet"] if args.quiet else []),
             *(["--verbose"] if args.verbose else []), *(["--", *args.names] if args.names else [])]
-    return allusers.refresh(argv)
+    return allusers.refresh(argv, main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,7 +80,14 @@ class Context:
         from pgiam.flow import tomlcache
 
         cache = self.state_path.with_name(self.state_path.name + ".config-cache")
-        return config.load(self.config_path, site, tomlcache.parser(cache, config.parse_toml))
+        parse = self.__dict__["_config_parser"] = tomlcache.parser(cache, config.parse_toml)
+        return config.load(self.config_path, site, parse)
+
+    def keep_config_cache(self) -> None:
+        """Save the parsed config for the next run (pgiam.flow.tomlcache); callers that wrote anyway."""
+        parse = self.__dict__.get("_config_parser")
+        if parse is not None:
+            parse.save()
 
     @property
     def pgpass_is_default(self) -> bool:

@@ -2,7 +2,9 @@
 many services (~14 ms per 1,000). The cache keeps, per config file, the exact bytes last parsed and
 their parsed document (marshal: plain dicts, lists, strings, numbers); a file whose bytes are not
 identical is parsed anew. It lives beside the state file (private, per user) and is only an
-optimisation: unreadable, corrupt or foreign caches are ignored and rewritten.
+optimisation: unreadable, corrupt or foreign caches are ignored and rewritten. It is written only
+when the caller says so (`Parser.save`): `refresh` does after a run that wrote tokens and succeeded,
+so a run that fails or changes nothing leaves every file as it was.
 """
 
 from __future__ import annotations
@@ -16,23 +18,35 @@ from typing import Any
 _MAGIC = "pgiam-config-cache 1"
 
 
-def parser(cache: Path, parse: Callable[[bytes, Path], dict[str, Any]]) -> Callable[[bytes, Path], dict[str, Any]]:
+class Parser:
     """`parse`, answered from `cache` when the bytes are exactly those parsed before."""
-    entries: dict[str, tuple[bytes, dict[str, Any]]] | None = None
 
-    def cached(data: bytes, path: Path) -> dict[str, Any]:
-        nonlocal entries
-        if entries is None:
-            entries = _read(cache)
-        hit = entries.get(str(path))
+    def __init__(self, cache: Path, parse: Callable[[bytes, Path], dict[str, Any]]) -> None:
+        self.cache = cache
+        self.parse = parse
+        self.entries: dict[str, tuple[bytes, dict[str, Any]]] | None = None
+        self.dirty = False
+
+    def __call__(self, data: bytes, path: Path) -> dict[str, Any]:
+        if self.entries is None:
+            self.entries = _read(self.cache)
+        hit = self.entries.get(str(path))
         if hit is not None and hit[0] == data:
             return hit[1]
-        doc = parse(data, path)
-        entries[str(path)] = (data, doc)
-        _write(cache, entries)
+        doc = self.parse(data, path)
+        self.entries[str(path)] = (data, doc)
+        self.dirty = True
         return doc
 
-    return cached
+    def save(self) -> None:
+        """Write what was parsed anew (nothing when every file came from the cache)."""
+        if self.dirty and self.entries is not None:
+            _write(self.cache, self.entries)
+            self.dirty = False
+
+
+def parser(cache: Path, parse: Callable[[bytes, Path], dict[str, Any]]) -> Parser:
+    return Parser(cache, parse)
 
 
 def _read(cache: Path) -> dict[str, tuple[bytes, dict[str, Any]]]:

@@ -20,7 +20,9 @@ import sys
 
 TYPE_CHECKING = False  # (not typing's: see pgiam/fastpath.py)
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    Full = Callable[[list[str]], int]  # the command line's main(argv): passed in, host/ never imports cli/
 
 CONFIG = os.path.join(".config", "pgiam", "config.toml")  # the default location, relative to home
 PARALLEL = 4
@@ -49,7 +51,7 @@ def users() -> list[tuple[str, str]]:
     return found
 
 
-def _child(name: str, argv: Sequence[str], out: int) -> int:
+def _child(name: str, argv: Sequence[str], out: int, full: Full) -> int:
     """In the forked child: drop to NAME, then the gate, then (only if needed) the full refresh."""
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -65,13 +67,10 @@ def _child(name: str, argv: Sequence[str], out: int) -> int:
 
     if fastpath.gate(argv):
         return 0
-    from pgiam.cli.main import main
-
-    code: int = main(list(argv))
-    return code
+    return full(list(argv))
 
 
-def _spawn(name: str, argv: Sequence[str]) -> tuple[int, int]:
+def _spawn(name: str, argv: Sequence[str], full: Full) -> tuple[int, int]:
     """Fork a child for NAME; returns (pid, fd of the unlinked file that collects its output)."""
     tmpdir = os.environ.get("TMPDIR") or "/tmp"
     path = os.path.join(tmpdir, f".pgiam-all-users-{os.getpid()}-{os.urandom(6).hex()}")
@@ -83,7 +82,7 @@ def _spawn(name: str, argv: Sequence[str]) -> tuple[int, int]:
     if pid == 0:  # pragma: no cover - the child (its behaviour is tested through the CLI)
         code = 70
         try:
-            code = _child(name, argv, fd)
+            code = _child(name, argv, fd, full)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
         except BaseException as e:
@@ -127,8 +126,9 @@ def _report(name: str, fd: int, status: int, quiet: bool) -> bool:
     return code != 0
 
 
-def refresh(argv: Sequence[str], parallel: int = PARALLEL) -> int:
-    """Run `pgiam ARGV` (a refresh command line) for every user with a config; the exit status."""
+def refresh(argv: Sequence[str], full: Full, parallel: int = PARALLEL) -> int:
+    """Run `pgiam ARGV` (a refresh command line) for every user with a config; the exit status.
+    `full` runs the command line (pgiam.cli.main.main) in a child whose no-op gate could not answer."""
     if not hasattr(os, "fork") or not hasattr(os, "geteuid"):
         print("pgiam: error: --all-users works on Unix only", file=sys.stderr)
         return 2
@@ -146,7 +146,7 @@ def refresh(argv: Sequence[str], parallel: int = PARALLEL) -> int:
     while todo or running:
         while todo and len(running) < max(1, parallel):
             name, _home = todo.pop(0)
-            pid, fd = _spawn(name, argv)
+            pid, fd = _spawn(name, argv, full)
             running[pid] = (name, fd)
         pid, status = os.waitpid(-1, 0)
         if pid not in running:

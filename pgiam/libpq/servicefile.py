@@ -298,6 +298,30 @@ def upsert(
     return b"".join(out), warnings + _duplicates(out, name_b, name)
 
 
+def newline_of(data: bytes) -> bytes:
+    """The line ending upsert gives new lines in this text."""
+    return _newline(_split_raw(data))
+
+
+def render(name: str, params: Sequence[tuple[str, str]], nl: bytes) -> tuple[list[bytes], list[str]]:
+    """The stanza's lines (ending in ``nl``) and warnings, as upsert writes them; UsageError on bad input."""
+    return _rendered(name, params, nl)
+
+
+def append_stanzas(data: bytes, stanzas: Sequence[Sequence[bytes]], nl: bytes) -> bytes:
+    """What successive upserts of stanzas whose names ``data`` does not contain produce: each appended
+    after one blank line (none before the first when the text is empty); a last line without a newline
+    gets one first. ``nl`` is ``newline_of(data)`` (appending never changes it)."""
+    parts = [data]
+    if data and not data.endswith(b"\n"):
+        parts.append(b"\n" if data.endswith(b"\r") else nl)
+    for k, stanza in enumerate(stanzas):
+        if data or k:
+            parts.append(nl)
+        parts.extend(stanza)
+    return b"".join(parts)
+
+
 def stanza_intact(data: bytes, name: str, params: Sequence[tuple[str, str]]) -> bool:
     """A cheap, sufficient test that ``upsert(data, name, params)`` returns ``data`` unchanged: the text
     starts with exactly the stanza upsert renders and no later line is a header, marker or data line

@@ -18,7 +18,10 @@ def run(ctx: Context, names: list[str], force: bool) -> int:
     outcomes = refresh.execute(ctx, services, renew=force, takeover=force)
     report(ctx, outcomes)
     fastpath.record(ctx, snap, outcomes)
-    return refresh.exit_code(outcomes)
+    code = refresh.exit_code(outcomes)
+    if code == 0 and any(o.action == "refreshed" for o in outcomes):
+        ctx.keep_config_cache()  # (a run that wrote tokens anyway: the next batch parses no TOML)
+    return code
 
 
 def report(ctx: Context, outcomes: list[refresh.Outcome]) -> None:
