@@ -100,12 +100,15 @@ def _sig(path: str) -> str:
 
 
 def _key(head: list[str]) -> str:
-    """FNV-1a (64 bit) of the header: one record per command line and environment, so a user's own job
-    and root's --all-users pass (other variables) do not overwrite each other's record. The header is
-    compared in full too; this only picks the file. (No hashlib: it loads OpenSSL.)"""
+    """An FNV-1a-style hash (64 bit, over 8-byte words) of the header: one record per command line and
+    environment, so a user's own job and root's --all-users pass (other variables) do not overwrite
+    each other's record. The header is compared in full too; this only picks the file. (No hashlib: it
+    loads OpenSSL; words, not bytes: a Python loop over ~800 bytes cost ~0.1 ms.)"""
+    data = "\n".join(head).encode("utf-8", "surrogateescape")
+    data += b"\0" * (-len(data) % 8)
     h = 0xCBF29CE484222325
-    for b in "\n".join(head).encode("utf-8", "surrogateescape"):
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    for w in memoryview(data).cast("Q"):
+        h = ((h ^ w) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
     return f"{h:016x}"
 
 

@@ -72,10 +72,13 @@ def _child(name: str, argv: Sequence[str], out: int, full: Full) -> int:
 
 def _spawn(name: str, argv: Sequence[str], full: Full) -> tuple[int, int]:
     """Fork a child for NAME; returns (pid, fd of the unlinked file that collects its output)."""
-    tmpdir = os.environ.get("TMPDIR") or "/tmp"
-    path = os.path.join(tmpdir, f".pgiam-all-users-{os.getpid()}-{os.urandom(6).hex()}")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    os.unlink(path)
+    if hasattr(os, "memfd_create"):  # Linux: an anonymous in-memory file, nothing on disk
+        fd = os.memfd_create("pgiam-all-users", os.MFD_CLOEXEC)
+    else:
+        tmpdir = os.environ.get("TMPDIR") or "/tmp"
+        path = os.path.join(tmpdir, f".pgiam-all-users-{os.getpid()}-{os.urandom(6).hex()}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        os.unlink(path)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
