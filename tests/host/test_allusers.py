@@ -147,7 +147,7 @@ esac
 
 
 def test_all_users_schedule_installs_one_system_job(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from pgiam.cli import main as cli_main
     from pgiam.cli.commands import schedule as schedule_cmd
@@ -166,9 +166,9 @@ def test_all_users_schedule_installs_one_system_job(
     assert "--all-users refresh --quiet" in service and (units / "pgiam-refresh.timer").exists()
     calls = (tmp_path / "systemctl.log").read_text().splitlines()
     assert "enable --now pgiam-refresh.timer" in calls and not any("--user" in c for c in calls)
-    capsys.readouterr()
+    capfd.readouterr()
     assert cli_main.main(["--all-users", "schedule", "show"]) == 0
-    shown = capsys.readouterr().out
+    shown = capfd.readouterr().out
     assert "systemd: every 5m" in shown and "cron: every 5m" in shown
     assert cli_main.main(["--all-users", "schedule", "remove"]) == 0
     assert not (units / "pgiam-refresh.service").exists() and "pgiam-schedule" not in store.read_text()
