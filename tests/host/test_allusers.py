@@ -147,7 +147,7 @@ esac
 
 
 def test_all_users_schedule_installs_one_system_job(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pgiam.cli import main as cli_main
     from pgiam.cli.commands import schedule as schedule_cmd
@@ -166,9 +166,14 @@ def test_all_users_schedule_installs_one_system_job(
     assert "--all-users refresh --quiet" in service and (units / "pgiam-refresh.timer").exists()
     calls = (tmp_path / "systemctl.log").read_text().splitlines()
     assert "enable --now pgiam-refresh.timer" in calls and not any("--user" in c for c in calls)
-    capfd.readouterr()
-    assert cli_main.main(["--all-users", "schedule", "show"]) == 0
-    shown = capfd.readouterr().out
+    import io
+
+    from pgiam.flow.context import Context
+
+    ctx = Context.create()
+    ctx.out.stdout = io.StringIO()  # (Output binds sys.stdout at import: read what show printed here)
+    assert schedule_cmd.run(ctx, "show", None, None, all_users=True) == 0
+    shown = ctx.out.stdout.getvalue()
     assert "systemd: every 5m" in shown and "cron: every 5m" in shown
     assert cli_main.main(["--all-users", "schedule", "remove"]) == 0
     assert not (units / "pgiam-refresh.service").exists() and "pgiam-schedule" not in store.read_text()
