@@ -107,14 +107,22 @@ The figures in the tables above vary by 10-20% between runs on this shared 2-CPU
 run beside the bench, often several at once); the ratios, measured side by side in the same run, are
 the fair comparison.
 
-- **1000-service forced refresh <= 150 ms wall**: at the edge on a quiet machine, missed on a busy one
-  (the table shows this run's figure). What is left: the interpreter (~12 ms), imports on the writing
-  path (~35-40 ms: dataclasses, pathlib, datetime, json, hashlib, subprocess, argparse), ~70 ms of
-  per-service pure Python (building 1000 services, parsing the existing pgpass and service file,
-  signing, formatting the new pgpass, the state file), three fsync'd writes and one
-  `pg_config --version` subprocess. The libpq version is not cached across runs on purpose: Debian's
-  `pg_config` and `psql` are wrapper scripts that pick the newest installed PostgreSQL, so a cache
-  keyed on the binary would go stale when a new version is installed.
-- **--all-users over 20 users <= 3x one user's own no-op**: each child costs a fork, the privilege drop
-  (`initgroups` reads the group database) and the gate; see the table for this run's ratio.
+- **1000-service forced refresh <= 150 ms wall**: missed (about 195 ms on a quiet machine, more on a
+  busy one; it was 280-360 ms). The 10-service row shows the fixed part, ~80 ms: the interpreter
+  (~10 ms), the imports of the writing path (~35-40 ms: argparse, dataclasses and inspect, pathlib,
+  datetime, json, tomllib or the config cache, hashlib/hmac, subprocess), one `pg_config --version`
+  subprocess and three fsync'd writes. Each further service costs ~120 µs, of which ~70 µs is pure
+  Python (in-process CPU, best of 5: building the service, parsing its existing pgpass line and
+  stanza, signing, formatting, the state entry) and the rest I/O (the pgpass file grows by ~1 KB per
+  token). Closing the gap means a smaller fixed part (no dataclasses or argparse on the writing path,
+  a cached libpq version) or a cheaper service model; both are wider changes than this round made.
+  The libpq version is not cached across runs on purpose: Debian's `pg_config` and `psql` are wrapper
+  scripts that pick the newest installed PostgreSQL, so a cache keyed on the binary would go stale
+  when a new version is installed.
+- **--all-users over 20 users <= 3x one user's own no-op**: at the edge (3.2-3.4x in the last runs here;
+  4.2-4.9x before the NSS warm-up and the memfd). The parent costs one interpreter start plus a scan of
+  the passwd database; each child ~1-1.7 ms of wall time: the fork, the privilege drop exactly as
+  `--user` does it (`getpwnam`, `initgroups`: with `files systemd` in nsswitch.conf each looks into the
+  userdb directories), the gate (~0.25 ms) and the exit. Up to 4 children run at once; on this 2-CPU
+  machine that halves the wall time of a pass, and the per-user cost stays flat from 100 to 500 users.
 """
