@@ -21,6 +21,7 @@ import sys
 TYPE_CHECKING = False  # (not typing's: see pgiam/fastpath.py)
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from typing import Any
 
     Full = Callable[[list[str]], int]  # the command line's main(argv): passed in, host/ never imports cli/
 
@@ -28,19 +29,19 @@ CONFIG = os.path.join(".config", "pgiam", "config.toml")  # the default location
 PARALLEL = 4
 
 
-def users() -> list[tuple[str, str]]:
-    """(name, home) of every non-root user whose default pgiam config exists, in passwd order."""
+def users() -> list[tuple[str, Any]]:
+    """(name, passwd entry) of every non-root user whose default pgiam config exists, in passwd order."""
     import pwd
 
     seen: set[str] = set()
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, Any]] = []
     warm = True
     for e in pwd.getpwall():
         if e.pw_uid == 0 or e.pw_name in seen or not os.path.isabs(e.pw_dir or ""):
             continue
         seen.add(e.pw_name)
         if os.path.isfile(os.path.join(e.pw_dir, CONFIG)):
-            found.append((e.pw_name, e.pw_dir))
+            found.append((e.pw_name, e))
             if warm:  # load the NSS modules for users and groups once, here: every child inherits them
                 warm = False
                 try:
@@ -51,7 +52,7 @@ def users() -> list[tuple[str, str]]:
     return found
 
 
-def _child(name: str, argv: Sequence[str], out: int, full: Full) -> int:
+def _child(name: str, entry: Any, argv: Sequence[str], out: int, full: Full) -> int:
     """In the forked child: drop to NAME, then the gate, then (only if needed) the full refresh."""
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -59,7 +60,7 @@ def _child(name: str, argv: Sequence[str], out: int, full: Full) -> int:
     try:
         from pgiam.host.privileges import drop_to  # (imported once, in the parent)
 
-        drop_to(name)
+        drop_to(name, entry)
     except Exception as e:  # a UsageError names the problem; anything else too, in one line
         print(f"pgiam: error: {e}", file=sys.stderr, flush=True)
         return 2
@@ -70,7 +71,7 @@ def _child(name: str, argv: Sequence[str], out: int, full: Full) -> int:
     return full(list(argv))
 
 
-def _spawn(name: str, argv: Sequence[str], full: Full) -> tuple[int, int]:
+def _spawn(name: str, entry: Any, argv: Sequence[str], full: Full) -> tuple[int, int]:
     """Fork a child for NAME; returns (pid, fd of the unlinked file that collects its output)."""
     if hasattr(os, "memfd_create"):  # Linux: an anonymous in-memory file, nothing on disk
         fd = os.memfd_create("pgiam-all-users", os.MFD_CLOEXEC)
@@ -85,7 +86,7 @@ def _spawn(name: str, argv: Sequence[str], full: Full) -> tuple[int, int]:
     if pid == 0:  # pragma: no cover - the child (its behaviour is tested through the CLI)
         code = 70
         try:
-            code = _child(name, argv, fd, full)
+            code = _child(name, entry, argv, fd, full)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
         except BaseException as e:
@@ -148,8 +149,8 @@ def refresh(argv: Sequence[str], full: Full, parallel: int = PARALLEL) -> int:
     failed = False
     while todo or running:
         while todo and len(running) < max(1, parallel):
-            name, _home = todo.pop(0)
-            pid, fd = _spawn(name, argv, full)
+            name, entry = todo.pop(0)
+            pid, fd = _spawn(name, entry, argv, full)
             running[pid] = (name, fd)
         pid, status = os.waitpid(-1, 0)
         if pid not in running:
