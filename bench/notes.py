@@ -107,7 +107,7 @@ The figures in the tables above vary by 10-20% between runs on this shared 2-CPU
 run beside the bench, often several at once); the ratios, measured side by side in the same run, are
 the fair comparison.
 
-- **1000-service forced refresh <= 150 ms wall**: missed (about 195 ms on a quiet machine, more on a
+- **1000-service forced refresh <= 150 ms wall**: missed (160-200 ms on a quiet machine, more on a
   busy one; it was 280-360 ms). The 10-service row shows the fixed part, ~80 ms: the interpreter
   (~10 ms), the imports of the writing path (~35-40 ms: argparse, dataclasses and inspect, pathlib,
   datetime, json, tomllib or the config cache, hashlib/hmac, subprocess), one `pg_config --version`
