@@ -35,6 +35,7 @@ lint: venv
 	$(PY) -m ruff check pgiam tests bench scripts
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
 	@command -v mandoc >/dev/null && mandoc -Tlint -W warning man/pgiam.1 || echo "mandoc not installed: man page lint skipped"
 
 test: deps lint

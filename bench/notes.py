@@ -42,7 +42,7 @@ refresh of 1000.
 - **Start-up round 2** (no-op about 117 -> 92 ms, 1-service `--force` 148 -> 113 ms on a loaded machine):
   pgiam is now measured as users install it (a wheel in build/bench-venv, see the header; the
   development venv's editable-install finder cost every process there 10-15 ms); `logging` is gone
-  (pgiam/notices.py prints the same `pgiam: ...` lines, -q and `pgiam token` silence them as before,
+  (pgiam/output.py prints the same `pgiam: ...` lines, -q and `pgiam token` silence them as before,
   and botocore's records are routed as before once botocore is imported); atomic.py no longer imports
   `secrets` (temp names use `os.urandom(8).hex()`, which is what `secrets.token_hex(8)` does) and takes
   its lock with `fcntl.flock` itself -- the same flock on the same lock file that filelock's Unix lock
@@ -51,6 +51,35 @@ refresh of 1000.
   platformdirs' XDG rules (tests/test_paths.py compares it with platformdirs' own answer; macOS,
   Windows, Android and a relative HOME still ask platformdirs); the no-op path hashes a stored token
   (hashlib loads OpenSSL) only when the state's recorded expiry is earlier than the token's own.
+
+- **Round 3: the no-op gate, batches, bastions** (issue 13).
+  - *No-op at the floor.* A plain `pgiam refresh [--quiet]` (the scheduled job) first runs
+    `pgiam/fastpath.py`, which imports only what the interpreter has loaded anyway (os, sys, time).
+    The last full no-op run recorded the stat of every input file, the variables that could change
+    its answer (secrets by presence only), the command line and the earliest time a token enters its
+    refresh window; when all of it still holds, the run exits 0 after a handful of `stat` calls. The
+    console script is `pgiam.cli.entry:main` (pip's generated wrapper still imports `re`: ~2 ms of the
+    remaining gap to `python -c pass`). The full path is unchanged and still measured above ("full
+    path: config touched before each run"). tests/cli/commands/test_fastpath.py shows every input, each
+    variable, the clock (libfaketime) and shadowing lines taking the full path.
+  - *Batches* (in-process CPU of a forced refresh of 1000 services, best of 5: ~112 ms before, ~72 ms
+    after): static environment credentials were re-read for every service (the cache kept only
+    botocore's answers); the libpq check re-ran the whole service-file splice on an empty file for every
+    stanza; every token line was formatted and validated twice; `strftime` cost ~5 µs for each of
+    ~3000 dates; every `Service` was built twice (`dataclasses.replace` re-runs `__init__`); an
+    unchanged stanza is now recognised without splicing (`servicefile.stanza_intact`, a sufficient
+    test checked against `upsert` with hypothesis); the service-file index is reused for the
+    byte-identical text read again under the lock; and the parsed TOML is cached beside the state
+    file, keyed by the exact bytes of each config file (the pure-Python TOML parser cost ~14 ms per
+    1000 services); the cache is written only after a successful run that wrote tokens anyway.
+  - *The first refresh of a big config was quadratic*: every new stanza was appended by its own
+    `servicefile.upsert`, each splitting and re-joining the whole growing file (10,000 services: more
+    than five minutes). `bulk.service_upsert_all` appends all new stanzas in one join (~3 s for
+    10,000, most of it signing and formatting), checked against the sequential upserts with
+    hypothesis (tests/libpq/test_bulk_services.py).
+  - *Bastions.* `pgiam --all-users refresh` forks one child per user from a small parent that has
+    imported only the gate and privileges code, and loads the NSS modules (users, groups) once before
+    forking: cold, `getpwnam` and `initgroups` cost ~0.5 ms each in every child.
 
 ### Where the remaining time goes, and the floor
 
@@ -75,23 +104,25 @@ refresh of 1000.
 ### Targets that are missed or at the edge, and why
 
 The figures in the tables above vary by 10-20% between runs on this shared 2-CPU machine (other jobs
-run beside the bench); the ratios, measured side by side in the same run, are the fair comparison.
+run beside the bench, often several at once); the ratios, measured side by side in the same run, are
+the fair comparison.
 
-- **No-op refresh <= 0.12x of one aws CLI token**: missed by roughly half again (see the table:
-  ~0.15-0.19x across runs; the budget is ~60 ms against a ~500 ms aws CLI token). The interpreter alone
-  is ~12 ms and `import pgiam.cli.main` ~20 ms. What is left on the path: the 16 dataclasses (~17 ms:
-  `dataclasses` imports inspect/ast/dis, and each `@dataclass` compiles its methods with `exec` at
-  import), tomllib, pathlib, datetime and json. Only the sub-parser of the verb being run is built now
-  (the whole parser is built for help and errors), and no provider or signing code is imported when
-  every token is fresh. Closing the rest means replacing the dataclasses on the path with plain
-  classes -- possible, but a wide change for ~17 ms that we have not made.
-- **1000-service forced refresh <= 0.3 s wall**: at the edge. Since each stanza is rendered once per
-  run (it used to be rendered and validated twice: in the libpq check and again to see whether the
-  section would change), runs here measure about 280-360 ms depending on what else the machine is
-  doing; the table shows this run's figure. The rest is per-service pure Python: TOML parsing and
-  building the services ~25% (each `Service` is built and then completed with `dataclasses.replace`),
-  formatting and validating 1000 pgpass lines ~10%, the state file ~8%, signing ~7%, plus one
-  `pg_config --version` subprocess. The libpq version is not cached across runs on purpose: Debian's
-  `pg_config` and `psql` are wrapper scripts that pick the newest installed PostgreSQL, so a cache
-  keyed on the binary would go stale when a new version is installed.
+- **1000-service forced refresh <= 150 ms wall**: missed (160-200 ms on a quiet machine, more on a
+  busy one; it was 280-360 ms). The 10-service row shows the fixed part, ~80 ms: the interpreter
+  (~10 ms), the imports of the writing path (~35-40 ms: argparse, dataclasses and inspect, pathlib,
+  datetime, json, tomllib or the config cache, hashlib/hmac, subprocess), one `pg_config --version`
+  subprocess and three fsync'd writes. Each further service costs ~120 µs, of which ~70 µs is pure
+  Python (in-process CPU, best of 5: building the service, parsing its existing pgpass line and
+  stanza, signing, formatting, the state entry) and the rest I/O (the pgpass file grows by ~1 KB per
+  token). Closing the gap means a smaller fixed part (no dataclasses or argparse on the writing path,
+  a cached libpq version) or a cheaper service model; both are wider changes than this round made.
+  The libpq version is not cached across runs on purpose: Debian's `pg_config` and `psql` are wrapper
+  scripts that pick the newest installed PostgreSQL, so a cache keyed on the binary would go stale
+  when a new version is installed.
+- **--all-users over 20 users <= 3x one user's own no-op**: at the edge (3.2-3.4x in the last runs here;
+  4.2-4.9x before the NSS warm-up and the memfd). The parent costs one interpreter start plus a scan of
+  the passwd database; each child ~1-1.7 ms of wall time: the fork, the privilege drop exactly as
+  `--user` does it (`getpwnam`, `initgroups`: with `files systemd` in nsswitch.conf each looks into the
+  userdb directories), the gate (~0.25 ms) and the exit. Up to 4 children run at once; on this 2-CPU
+  machine that halves the wall time of a pass, and the per-user cost stays flat from 100 to 500 users.
 """

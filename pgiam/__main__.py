@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from pgiam.cli.main import main
+from pgiam.cli.entry import main
 
 raise SystemExit(main())

@@ -24,31 +24,44 @@ class Output:
         self.verbose = verbose
         self._stdout = stdout
         self._stderr = stderr
+        self.printed = 0  # lines printed so far (the no-op gate records only silent runs: pgiam/fastpath.py)
 
     @property
     def stdout(self) -> TextIO:
         return self._stdout if self._stdout is not None else sys.stdout
 
+    @stdout.setter
+    def stdout(self, stream: TextIO | None) -> None:
+        self._stdout = stream
+
     @property
     def stderr(self) -> TextIO:
         return self._stderr if self._stderr is not None else sys.stderr
 
+    @stderr.setter
+    def stderr(self, stream: TextIO | None) -> None:
+        self._stderr = stream
+
     def info(self, line: str) -> None:
         """A line about a change (hidden under --quiet)."""
         if not self.quiet:
+            self.printed += 1
             print(line, file=self.stdout, flush=True)
 
     def detail(self, line: str) -> None:
         """A line only --verbose shows."""
         if self.verbose and not self.quiet:
+            self.printed += 1
             print(line, file=self.stdout, flush=True)
 
     def error(self, line: str) -> None:
         """One line on stderr, always (also under --quiet)."""
+        self.printed += 1
         print(f"{ERROR}{line}", file=self.stderr, flush=True)
 
     def warn(self, line: str) -> None:
         if not self.quiet:
+            self.printed += 1
             print(f"{WARNING}{line}", file=self.stderr, flush=True)
 
 
@@ -58,6 +71,7 @@ class _Run:
     quiet = False
     cli = False
     silenced: frozenset[str] = frozenset()
+    printed = 0  # warnings printed since the last count_printed()
 
 
 def reset(*, quiet: bool = False) -> None:
@@ -74,7 +88,14 @@ def warn(text: str, channel: str = "pgiam") -> None:
     """``pgiam: warning: <text>`` on stderr unless the run is quiet or the channel silenced."""
     if _Run.quiet or channel in _Run.silenced:
         return
+    _Run.printed += 1
     print(f"{WARNING}{text}", file=sys.stderr, flush=True)
+
+
+def count_printed() -> int:
+    """How many warnings warn() printed since the last call (and start counting again)."""
+    n, _Run.printed = _Run.printed, 0
+    return n
 
 
 def route_logging() -> None:

@@ -182,6 +182,8 @@ class CredentialCache:
             from pgiam.aws import envcreds  # static env keys: what botocore would return, without botocore
 
             cached = envcreds.load(profile)
+            if cached is not None:
+                self._creds[profile] = cached  # once per profile per run, like the botocore path
         if cached is None:
             try:
                 session = self.session(profile)

@@ -61,7 +61,8 @@ def presign(
 
     An empty session token is treated as none: it is never signed in.
     """
-    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    u = now.astimezone(timezone.utc)  # (not strftime: ~5 µs a call, one call per token)
+    stamp = f"{u.year:04d}{u.month:02d}{u.day:02d}T{u.hour:02d}{u.minute:02d}{u.second:02d}Z"
     date = stamp[:8]
     scope = f"{date}/{region}/{service}/aws4_request"
     auth: list[tuple[str, str]] = [

@@ -66,8 +66,10 @@ def decode(token: str) -> TokenInfo | None:
 
 
 def iso(t: datetime) -> str:
-    """UTC ISO-8601 with a Z, to the second."""
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC ISO-8601 with a Z, to the second (formatted directly: strftime costs ~5 µs a call, and a
+    refresh of 1,000 services makes 2,000 of these)."""
+    u = t.astimezone(timezone.utc)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
 
 def parse_iso(text: str) -> datetime | None:

@@ -111,6 +111,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                      "~/.pg_service.conf, so `psql service=NAME` just connects.", epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"pgiam {__version__}")
     _global_options(parser, suppress=False)
+    parser.add_argument("--all-users", action="store_true", help="(root only) with refresh or schedule: every "
+                        "user who has a pgiam config, each as that user (see --user); schedule installs one "
+                        "system-level job")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -167,6 +170,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = verb("refresh", "renew tokens that are missing, expired or about to expire")
     p.add_argument("names", nargs="*", metavar="NAME", help="services to refresh (default: all)")
     p.add_argument("--force", action="store_true", help="renew even fresh tokens; take over foreign stanzas")
+    p.add_argument("--every", metavar="DURATION", help="stay in the foreground: refresh now, then every DURATION "
+                   "(e.g. 5m; the same bounds as `schedule --every`) until SIGTERM or SIGINT (containers)")
 
     p = verb("status", "show each service's token state (exit 1 when any is expired, missing or in error)")
     p.add_argument("names", nargs="*", metavar="NAME", help="services to show (default: all)")
@@ -250,6 +255,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from pgiam.cli.commands import remove
 
         return remove.run(ctx, args.name)
+    if cmd == "refresh" and args.every is not None:
+        from pgiam.cli.commands import loop
+
+        return loop.run(ctx, args.names, args.force, args.every)
     if cmd == "refresh":
         from pgiam.cli.commands import refresh
 
@@ -273,7 +282,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "schedule":
         from pgiam.cli.commands import schedule
 
-        return schedule.run(ctx, args.action, args.every, args.backend)
+        return schedule.run(ctx, args.action, args.every, args.backend,
+                            all_users=bool(getattr(args, "all_users", False)))
     if cmd == "ca":
         from pgiam.cli.commands import ca
 
@@ -290,6 +300,26 @@ def dispatch(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown command {cmd!r}")
 
 
+def _all_users(args: argparse.Namespace) -> int | None:
+    """--all-users: refresh runs here (one child per user); schedule goes on to dispatch."""
+    clash = [o for o, v in (("--user", args.run_as), ("--config", args.config), ("--pgpass", args.pgpass),
+                            ("--service-file", args.service_file)) if v]
+    if clash:
+        raise UsageError(f"--all-users acts for every user at their own default files; drop {clash[0]}")
+    if args.command == "schedule":
+        return None
+    if args.command != "refresh":
+        raise UsageError(f"--all-users works with refresh and schedule, not {args.command}")
+    if args.every is not None:
+        raise UsageError("--all-users refresh cannot loop (--every); install the system job with "
+                         "`pgiam --all-users schedule install`")
+    from pgiam.host import allusers
+
+    argv = ["refresh", *(["--force"] if args.force else []), *(["--quiet"] if args.quiet else []),
+            *(["--verbose"] if args.verbose else []), *(["--", *args.names] if args.names else [])]
+    return allusers.refresh(argv, main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     output.reset()
     try:
@@ -300,6 +330,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in service_names(words[1:]):
                 print(name)
             return 0
+        from pgiam import fastpath
+
+        fastpath.argv = tuple(words)  # refresh records the no-op gate's fingerprint for these forms only
         only = verb_of(words)
         parser = build_parser(only)
         if only is not None and only not in _verbs(parser):
@@ -313,6 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.verb_hint = only
         args = parser.parse_args(words)
         output.reset(quiet=bool(args.quiet))
+        if getattr(args, "all_users", False):
+            code = _all_users(args)
+            if code is not None:
+                return code
         if args.run_as:
             from pgiam.host.privileges import drop_to
 

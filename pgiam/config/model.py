@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pgiam.config import kinds
 from pgiam.config.clouds import CLOUD_KINDS
@@ -157,10 +157,12 @@ def parse_toml(text: bytes, path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
 
 
-def load(path: Path, site_path: Path | None = None, *, text: bytes | None = None) -> Config:
+def load(path: Path, site_path: Path | None = None,
+         parse: Callable[[bytes, Path], dict[str, Any]] | None = None, *, text: bytes | None = None) -> Config:
     """Read the config file (and a site-wide one whose services it inherits); a missing file is empty.
 
-    ``text``: the content to use for ``path`` instead of reading it (a verb's edit before it is saved).
+    `parse` stands in for parse_toml (pgiam.flow.tomlcache). ``text``: the content to use for ``path``
+    instead of reading it (a verb's edit before it is saved).
     """
     layers: list[tuple[Path, dict[str, Any]]] = []
     for p in (site_path, path):
@@ -178,7 +180,7 @@ def load(path: Path, site_path: Path | None = None, *, text: bytes | None = None
             raise ConfigError(f"{p}: is a directory, not a config file") from None
         except OSError as e:
             raise ConfigError(f"{p}: cannot read config: {e.strerror}") from None
-        layers.append((p, parse_toml(data, p)))
+        layers.append((p, (parse or parse_toml)(data, p)))
     exists = any(p == path for p, _ in layers)
     services, broken = build_config(layers)
     settings = build_settings(layers)
@@ -463,6 +465,14 @@ def _finish_cloud(svc: Service, kind: str, values: Mapping[str, tuple[Path, Any]
 
 
 def _replace(svc: Service, changes: dict[str, Any]) -> Service:
-    from dataclasses import replace
+    """dataclasses.replace(svc, **changes), without re-running __init__ over every field (Service has
+    no __post_init__ and no init=False field): ~10 µs a service, 1,000 services in a batch."""
+    fields = Service.__dataclass_fields__
+    if not all(k in fields and fields[k].init for k in changes) or hasattr(svc, "__post_init__"):
+        from dataclasses import replace
 
-    return replace(svc, **changes)
+        return replace(svc, **changes)
+    new = object.__new__(Service)
+    new.__dict__.update(svc.__dict__)
+    new.__dict__.update(changes)
+    return new

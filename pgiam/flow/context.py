@@ -49,9 +49,19 @@ class Context:
         site = self.site_config_path
         if site is not None and site.resolve() == self.config_path.resolve():
             site = None
-        cfg = config.load(self.config_path, site, text=None if text is None else text.encode("utf-8"))
+        from pgiam.flow import tomlcache
+
+        cache = self.state_path.with_name(self.state_path.name + ".config-cache")
+        parse = self.__dict__["_config_parser"] = tomlcache.parser(cache, config.parse_toml)
+        cfg = config.load(self.config_path, site, parse, text=None if text is None else text.encode("utf-8"))
         self.credential_timeout = cfg.credential_timeout
         return cfg
+
+    def keep_config_cache(self) -> None:
+        """Save the parsed config for the next run (pgiam.flow.tomlcache); callers that wrote anyway."""
+        parse = self.__dict__.get("_config_parser")
+        if parse is not None:
+            parse.save()
 
     def require_config(self) -> None:
         """An explicitly named config (--config, PGIAM_CONFIG) that does not exist is an error (exit 2,

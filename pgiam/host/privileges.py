@@ -6,19 +6,26 @@ import os
 
 from pgiam.errors import UsageError
 
+TYPE_CHECKING = False  # (not typing's: --all-users imports this module in its small parent)
+if TYPE_CHECKING:
+    from typing import Any
+
 # Settings that describe the machine rather than the user survive the drop.
 _KEEP = frozenset({"AWS_EC2_METADATA_DISABLED", "AWS_REGION", "AWS_DEFAULT_REGION", "PGIAM_SITE_CONFIG",
                    "PGIAM_LIBPQ_VERSION"})
 
 
-def drop_to(name: str) -> None:
-    """setgid/initgroups/setuid to NAME and point HOME (and USER/LOGNAME) at its home directory."""
+def drop_to(name: str, entry: Any = None) -> None:
+    """setgid/initgroups/setuid to NAME and point HOME (and USER/LOGNAME) at its home directory.
+
+    entry: NAME's passwd entry when the caller has it already (--all-users read them all at once)."""
     try:
         import pwd
     except ImportError:  # pragma: no cover - Windows
         raise UsageError("--user works on Unix only") from None
     try:
-        entry = pwd.getpwnam(name)
+        if entry is None or entry.pw_name != name:
+            entry = pwd.getpwnam(name)
     except KeyError:
         raise UsageError(f"--user {name}: no such Unix user") from None
     if os.geteuid() == entry.pw_uid:

@@ -196,11 +196,23 @@ def _escape_field(value: str) -> str:
     return value if value == WILDCARD else escape(value)
 
 
+_LINE_CACHE: dict[tuple[Key, str], bytes] = {}
+
+
 def format_line(key: Key, password: str) -> bytes:
-    """The LF-terminated line pgiam writes: five escaped fields. Raises UsageError on bad values."""
+    """The LF-terminated line pgiam writes: five escaped fields. Raises UsageError on bad values.
+
+    Remembered (a pure function): a refresh checks each new line's length, then writes it."""
+    hit = _LINE_CACHE.get((key, password))
+    if hit is not None:
+        return hit
     _validate(key, password)
     text = ":".join([*(_escape_field(v) for v in key.fields()), escape(password)])
-    return text.encode("utf-8", "surrogateescape") + b"\n"
+    line = text.encode("utf-8", "surrogateescape") + b"\n"
+    if len(_LINE_CACHE) > 8192:
+        _LINE_CACHE.clear()
+    _LINE_CACHE[(key, password)] = line
+    return line
 
 
 # --------------------------------------------------------------------------- libpq emulation

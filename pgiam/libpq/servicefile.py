@@ -314,6 +314,9 @@ def upsert(
     line without newline gets one), which makes ``remove(upsert(x)) == x`` for text ending in a
     newline. New lines end in CRLF when the file's do. Later duplicate stanzas are reported.
     """
+    if not data:  # (refresh validates every stanza this way: no lines to split, search or keep)
+        stanza, warnings = _rendered(name, params, b"\n")
+        return b"".join(stanza), warnings
     lines = _split_raw(data)
     nl = _newline(lines)
     stanza, warnings = _rendered(name, params, nl)
@@ -335,6 +338,48 @@ def upsert(
         kept = [lines[i] for i in range(start + 1, core_end + 1) if i not in owned]
         out = lines[:start] + stanza[:2] + kept + stanza[2:] + lines[core_end + 1 :]
     return b"".join(out), warnings + _duplicates(out, name_b, name)
+
+
+def newline_of(data: bytes) -> bytes:
+    """The line ending upsert gives new lines in this text."""
+    return _newline(_split_raw(data))
+
+
+def render(name: str, params: Sequence[tuple[str, str]], nl: bytes) -> tuple[list[bytes], list[str]]:
+    """The stanza's lines (ending in ``nl``) and warnings, as upsert writes them; UsageError on bad input."""
+    return _rendered(name, params, nl)
+
+
+def append_stanzas(data: bytes, stanzas: Sequence[Sequence[bytes]], nl: bytes) -> bytes:
+    """What successive upserts of stanzas whose names ``data`` does not contain produce: each appended
+    after one blank line (none before the first when the text is empty); a last line without a newline
+    gets one first. ``nl`` is ``newline_of(data)`` (appending never changes it)."""
+    parts = [data]
+    if data and not data.endswith(b"\n"):
+        parts.append(b"\n" if data.endswith(b"\r") else nl)
+    for k, stanza in enumerate(stanzas):
+        if data or k:
+            parts.append(nl)
+        parts.extend(stanza)
+    return b"".join(parts)
+
+
+def stanza_intact(data: bytes, name: str, params: Sequence[tuple[str, str]]) -> bool:
+    """A cheap, sufficient test that ``upsert(data, name, params)`` returns ``data`` unchanged: the text
+    starts with exactly the stanza upsert renders and no later line is a header, marker or data line
+    (upsert would replace just those lines with the same bytes and keep the rest). False means
+    "unknown": ask upsert itself."""
+    if not data:
+        return False
+    lines = _split_raw(data)
+    try:
+        stanza, _ = _rendered(name, params, _newline(lines))
+    except UsageError:
+        return False
+    n = len(stanza)
+    if lines[:n] != stanza:
+        return False
+    return not any(_is_data(raw) or _is_marker(raw) or _is_header(raw) for raw in lines[n:])
 
 
 def remove(data: bytes, name: str, *, force: bool = False) -> bytes:

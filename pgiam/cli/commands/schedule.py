@@ -23,6 +23,12 @@ from pgiam.host import schedule
 TIMEOUT = 30.0
 PREFLIGHT_TIMEOUT = 120.0
 
+# `pgiam --all-users schedule ...`: one system-level job that runs `pgiam --all-users refresh --quiet`
+# (a systemd system timer, root's crontab, a launchd daemon) instead of one job per user. Set by run().
+_all_users = False
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+LAUNCHD_DAEMON_DIR = Path("/Library/LaunchDaemons")
+
 
 class ToolError(PgiamError):
     """A scheduler tool is missing or failed (exit 1)."""
@@ -86,6 +92,8 @@ def make_job(ctx: Context, every: int, scratch: Path | None = None) -> schedule.
     """The job. With `scratch`, the same command pointed at scratch files in that directory (an empty
     pgpass, a copy of the service file, a new state file), so that a test run signs every token and
     touches none of the real files."""
+    if _all_users:
+        return schedule.Job(argv=(*program(), "--all-users", "refresh", "--quiet"), every=every)
     p = ctx.platform
     pgpass = None if ctx.pgpass_is_default else str(ctx.pgpass.absolute())
     sf = ctx.service_file
@@ -199,17 +207,23 @@ def systemd_lingers() -> bool | None:
 
 
 def systemd_dir(ctx: Context) -> Path:
-    """systemd's per-user unit directory ($XDG_CONFIG_HOME/systemd/user)."""
+    """systemd's per-user unit directory ($XDG_CONFIG_HOME/systemd/user); the system one for --all-users."""
+    if _all_users:
+        return SYSTEM_UNIT_DIR
     base = ctx.platform.env.get("XDG_CONFIG_HOME", "").strip()
     root = Path(base) if base and os.path.isabs(base) else ctx.platform.home / ".config"
     return root / "systemd" / "user"
 
 
 def launchd_plist_path(ctx: Context) -> Path:
+    if _all_users:
+        return LAUNCHD_DAEMON_DIR / f"{schedule.LABEL}.plist"
     return ctx.platform.home / "Library" / "LaunchAgents" / f"{schedule.LABEL}.plist"
 
 
 def launchd_log_path(ctx: Context) -> Path:
+    if _all_users:
+        return Path("/var/log/pgiam-refresh.log")
     return ctx.platform.home / "Library" / "Logs" / "pgiam-refresh.log"
 
 
@@ -229,7 +243,7 @@ def _user() -> str:
 def systemd_usable() -> bool:
     """Whether a systemd user manager answers (`systemctl --user show-environment`)."""
     try:
-        return _run(["systemctl", "--user", "show-environment"], timeout=10).returncode == 0
+        return _run(["systemctl", *_scope(), "show-environment"], timeout=10).returncode == 0
     except ToolError:
         return False
 
@@ -318,8 +332,13 @@ def _delete(path: Path) -> bool:
     return atomic.update_file(path, lambda _old: None, private=False)
 
 
+def _scope() -> list[str]:
+    """systemctl's scope: the user's manager, or the system's for --all-users."""
+    return [] if _all_users else ["--user"]
+
+
 def _systemctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return _run(["systemctl", "--user", *args])
+    return _run(["systemctl", *_scope(), *args])
 
 
 def _systemd_install(ctx: Context, job: schedule.Job) -> int:
@@ -405,7 +424,7 @@ def _systemd_show(ctx: Context) -> list[str]:
 
 
 def _domain() -> str:
-    return f"gui/{_uid()}"
+    return "system" if _all_users else f"gui/{_uid()}"
 
 
 def _launchd_install(ctx: Context, job: schedule.Job) -> int:
@@ -530,7 +549,19 @@ def show(ctx: Context, backend: str | None) -> int:
     return 0
 
 
-def run(ctx: Context, action: str, every: str | None, backend: str | None) -> int:
+def run(ctx: Context, action: str, every: str | None, backend: str | None, *, all_users: bool = False) -> int:
+    global _all_users
+    if all_users and _uid() != 0:
+        raise UsageError("--all-users schedule: only root can install the system-level job; run "
+                         "`pgiam schedule ...` as each user instead")
+    _all_users = all_users
+    try:
+        return _run_action(ctx, action, every, backend)
+    finally:
+        _all_users = False
+
+
+def _run_action(ctx: Context, action: str, every: str | None, backend: str | None) -> int:
     if backend is not None and backend not in schedule.BACKENDS:
         raise UsageError(f"--backend {backend!r}: choose one of {', '.join(schedule.BACKENDS)}")
     if action == "install":
