@@ -19,7 +19,7 @@ refresh of 1000.
 - **pgpass field splitting went byte by byte in Python** (about 1 ms per token line, since every token
   carries an escaped `\\:`); it now advances with `bytes.find` once per escape.
 - **Credentials**: with static keys in the environment and no profile (none in the config, no
-  AWS_PROFILE / AWS_DEFAULT_PROFILE, not even empty), `pgiam/envcreds.py` reads AWS_ACCESS_KEY_ID,
+  AWS_PROFILE / AWS_DEFAULT_PROFILE, not even empty), `pgiam/aws/credentials.py` reads AWS_ACCESS_KEY_ID,
   AWS_SECRET_ACCESS_KEY and AWS_SECURITY_TOKEN / AWS_SESSION_TOKEN (botocore's order) without importing
   botocore. This is exact: botocore's default chain puts its EnvProvider first and only removes it
   when a profile is passed to the Session explicitly (botocore/credentials.py,

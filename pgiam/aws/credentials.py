@@ -6,6 +6,7 @@ botocore is imported here only, lazily: the no-op refresh path never gets this f
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
@@ -21,6 +22,44 @@ class Credentials:
     expiry: datetime | None  # when these credentials stop working (None: long-lived keys)
     source: str  # botocore's name for the provider that supplied them (env, assume-role, sso, ...)
     profile: str | None
+
+
+ENV_SOURCE = "env"  # botocore's EnvProvider.METHOD, so status shows the same source either way
+
+
+def env_credentials(profile: str | None, environ: Mapping[str, str] | None = None) -> Credentials | None:
+    """Static credentials from the environment, read without importing botocore: the env credentials
+    botocore's default chain would return, or None to ask botocore.
+
+    botocore's default chain puts its EnvProvider first, and only removes it when a profile is passed
+    to the Session explicitly. So when pgiam asks for the default chain (no profile in the config), no
+    AWS_PROFILE / AWS_DEFAULT_PROFILE is set (not even empty), and AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY are both non-empty, botocore would return exactly these values: access key,
+    secret key, and as session token AWS_SECURITY_TOKEN, else AWS_SESSION_TOKEN (botocore's order), no
+    expiry, method "env".
+
+    Every other case goes to botocore: a profile (config or env: botocore then also loads the config file
+    and may raise ProfileNotFound), AWS_CREDENTIAL_EXPIRATION (refreshable credentials, a date botocore
+    parses), or only one of the two keys (botocore's PartialCredentialsError names the missing one).
+
+    One deliberate difference: this path never reads ~/.aws/config, so a malformed config file that
+    would make botocore fail before it looks at the environment does not stop pgiam here.
+    """
+    env = os.environ if environ is None else environ
+    # even an empty AWS_PROFILE makes botocore look the profile up (and fail): leave that to it
+    if profile is not None or "AWS_PROFILE" in env or "AWS_DEFAULT_PROFILE" in env:
+        return None
+    if env.get("AWS_CREDENTIAL_EXPIRATION"):
+        return None
+    access_key = env.get("AWS_ACCESS_KEY_ID", "")
+    secret_key = env.get("AWS_SECRET_ACCESS_KEY", "")
+    if not access_key or not secret_key:
+        return None
+    token = env.get("AWS_SECURITY_TOKEN", "") or env.get("AWS_SESSION_TOKEN", "")
+    return Credentials(
+        access_key=access_key, secret_key=secret_key, session_token=token or None, expiry=None,
+        source=ENV_SOURCE, profile=None,
+    )
 
 
 def env_profile() -> tuple[str, str] | None:
@@ -179,9 +218,7 @@ class CredentialCache:
     def get(self, profile: str | None) -> Credentials:
         cached = self._creds.get(profile)
         if cached is None:
-            from pgiam.aws import envcreds  # static env keys: what botocore would return, without botocore
-
-            cached = envcreds.load(profile)
+            cached = env_credentials(profile)  # static env keys: what botocore would return, without it
             if cached is not None:
                 self._creds[profile] = cached  # once per profile per run, like the botocore path
         if cached is None:

@@ -1,11 +1,10 @@
-"""pgiam.aws.envcreds returns exactly what botocore's default chain returns, or defers to botocore."""
+"""credentials.env_credentials returns exactly what botocore's default chain returns, or defers to botocore."""
 
 from __future__ import annotations
 
 import pytest
 
-from pgiam.aws import envcreds
-from pgiam.aws.credentials import CredentialCache
+from pgiam.aws.credentials import CredentialCache, env_credentials
 from tests.conftest import TEST_KEY_ID, TEST_SECRET
 
 TOKENS = [
@@ -26,7 +25,7 @@ def test_same_as_botocore(tokens: dict[str, str], monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TEST_SECRET)
     for k, v in tokens.items():
         monkeypatch.setenv(k, v)
-    ours = envcreds.load(None)
+    ours = env_credentials(None)
     assert ours is not None
     creds = botocore.session.Session().get_credentials()
     frozen = creds.get_frozen_credentials()
@@ -44,10 +43,10 @@ def test_same_as_botocore(tokens: dict[str, str], monkeypatch: pytest.MonkeyPatc
 ])
 def test_defers_to_botocore(extra: dict[str, str]) -> None:
     env = {"AWS_ACCESS_KEY_ID": TEST_KEY_ID, "AWS_SECRET_ACCESS_KEY": TEST_SECRET, **extra}
-    assert envcreds.load(None, env) is None
+    assert env_credentials(None, env) is None
 
 
 def test_an_explicit_profile_is_botocores() -> None:
     env = {"AWS_ACCESS_KEY_ID": TEST_KEY_ID, "AWS_SECRET_ACCESS_KEY": TEST_SECRET}
-    assert envcreds.load("dev", env) is None
-    assert envcreds.load(None, env) is not None
+    assert env_credentials("dev", env) is None
+    assert env_credentials(None, env) is not None
