@@ -44,7 +44,6 @@ import stat
 import time
 from typing import TYPE_CHECKING
 
-from pgiam import output
 from pgiam.errors import FileSafetyError
 
 if TYPE_CHECKING:
@@ -1018,11 +1017,26 @@ def _delete(t: _Target, old: os.stat_result | None, recheck: bool) -> None:
     _fsync_dir(t)
 
 
-def _warn_mode(shown: str, old_st: os.stat_result) -> None:
-    output.warn(
-        f"{shown} had mode {stat.S_IMODE(old_st.st_mode):04o}; fixed to 0600 "
-        "(libpq ignores a password file readable by group or others)"
-    )
+class Written:
+    """What update_file did: whether the content changed (its truth value), and for a private file
+    whose group/other bits were removed, the mode it had (the caller reports it; this module prints
+    nothing)."""
+
+    __slots__ = ("changed", "fixed_mode")
+
+    def __init__(self, changed: bool, fixed_mode: int | None = None) -> None:
+        self.changed = changed
+        self.fixed_mode = fixed_mode
+
+    def __bool__(self) -> bool:
+        return self.changed
+
+    def __repr__(self) -> str:
+        return f"Written(changed={self.changed}, fixed_mode={self.fixed_mode})"
+
+
+def _fixed(old_st: os.stat_result) -> int:
+    return stat.S_IMODE(old_st.st_mode)
 
 
 def update_file(
@@ -1031,12 +1045,13 @@ def update_file(
     *,
     private: bool,
     lock_timeout: float = 30.0,
-) -> bool:
+) -> Written:
     """Atomically replace ``path`` with ``transform(current)`` under an inter-process lock.
 
     ``current`` is None when the file is missing; a None result deletes the file. When the result
-    equals the current content nothing is written (mtime unchanged) and False is returned; otherwise
-    True. ``private=True`` (pgpass) forces mode 0600 and warns once if group/other bits are removed;
+    equals the current content nothing is written (mtime unchanged) and the result is false; otherwise
+    true (a Written, which also says which group/other bits a private file lost). ``private=True``
+    (pgpass) forces mode 0600 and reports the old mode when group/other bits are removed;
     ``private=False`` (service file) keeps the existing mode, new files get 0644 & ~umask.
     ``transform`` may raise PgiamError: then nothing is written. It may be called more than once (when
     another program changes the file meanwhile); only the last result is written. Raises
@@ -1065,7 +1080,7 @@ def update_file(
 
 def _update_locked(
     path: Path, t: _Target, transform: Callable[[bytes | None], bytes | None], private: bool
-) -> bool:
+) -> Written:
     # Re-check now that we hold the lock: the path may have been swapped while we waited.
     t2 = _open_target(path, "write", create=False)
     try:
@@ -1090,19 +1105,17 @@ def _update_locked(
                         os.chmod(t.at(), 0o600, dir_fd=t.dfd)
                     except OSError as exc:
                         raise FileSafetyError(f"cannot chmod {t.shown} to 0600: {_err_text(exc)}") from exc
-                    _warn_mode(t.shown, old_st)
-                return False
+                    return Written(False, _fixed(old_st))
+                return Written(False)
             try:
                 if new is None:
                     _delete(t, old_st, recheck)
-                    return True
+                    return Written(True)
                 carry = _Carry(rfd, current, old_st) if recheck and _CARRY else None
                 _write_replace(t, new, old_st, private, carry)
             except _Changed:
                 continue
         finally:
             _close(rfd)
-        if too_open and old_st is not None:
-            _warn_mode(t.shown, old_st)
-        return True
+        return Written(True, _fixed(old_st) if too_open and old_st is not None else None)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -140,7 +140,7 @@ def reconcile(
         snap = _commit(ctx, snap, tokens, signers, failed, version, edit=edit, names=names, renew=renew, force=force,
                        sign=sign)
     elif _too_open(ctx):
-        atomic.update_file(ctx.pgpass, lambda d: d, private=True)  # libpq ignores it as it is: fix the mode
+        _mode_fixed(ctx, ctx.pgpass, atomic.update_file(ctx.pgpass, lambda d: d, private=True))
     return _outcomes(snap, tokens, failed, names)
 
 
@@ -282,7 +282,7 @@ def _write(
     """One locked write; a failure fails the services that needed it (the file is left as it was) and,
     when the verb removes something, the verb."""
     try:
-        atomic.update_file(path, transform, private=private)
+        _mode_fixed(ctx, path, atomic.update_file(path, transform, private=private))
     except PgiamError as e:
         if plan.gone or plan.drop_entries or plan.drop_stanzas:
             raise
@@ -291,6 +291,12 @@ def _write(
                 edits.failed.setdefault(v.svc.name, e)
         return False
     return True
+
+
+def _mode_fixed(ctx: Context, path: Path, written: atomic.Written) -> None:
+    if written.fixed_mode is not None:  # libpq ignores a password file it finds like that
+        ctx.out.warn(f"{path} had mode {written.fixed_mode:04o}; fixed to 0600 (libpq ignores a password file "
+                     "readable by group or others)")
 
 
 def _too_open(ctx: Context) -> bool:

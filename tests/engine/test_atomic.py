@@ -26,6 +26,7 @@ from pgiam import output
 from pgiam.atomic import read_file, update_file
 from pgiam.errors import FileSafetyError, PgiamError
 from tests import helpers_fs
+from tests.conftest import Cli
 from tests.helpers_fs import drop_privileges, is_root, other_user, run_in_child, temp_files, umask
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +71,7 @@ def test_content_replaced_exactly_and_transform_sees_current(tmp_path: Path) -> 
         seen.append(cur)
         return first
 
-    assert update_file(target, t1, private=True) is True
+    assert update_file(target, t1, private=True)
     assert target.read_bytes() == first
     second = b"h:5432:db:u:tok\\:en\r\n# comment\n"
 
@@ -78,7 +79,7 @@ def test_content_replaced_exactly_and_transform_sees_current(tmp_path: Path) -> 
         seen.append(cur)
         return second
 
-    assert update_file(target, t2, private=True) is True
+    assert update_file(target, t2, private=True)
     assert target.read_bytes() == second
     assert seen == [None, first]
     assert temp_files(tmp_path) == []
@@ -90,8 +91,8 @@ def test_unchanged_content_is_not_written(tmp_path: Path) -> None:
     past = 1_500_000_000_123_456_789
     os.utime(target, ns=(past, past))
     before = os.stat(target)
-    assert update_file(target, lambda cur: cur, private=True) is False
-    assert update_file(target, const(b"same\n"), private=False) is False
+    assert not update_file(target, lambda cur: cur, private=True)
+    assert not update_file(target, const(b"same\n"), private=False)
     after = os.stat(target)
     assert after.st_mtime_ns == past
     assert (after.st_ino, after.st_ctime_ns) == (before.st_ino, before.st_ctime_ns)
@@ -100,10 +101,10 @@ def test_unchanged_content_is_not_written(tmp_path: Path) -> None:
 
 def test_none_deletes_and_missing_stays_missing(tmp_path: Path) -> None:
     target = tmp_path / ".pgpass"
-    assert update_file(target, const(None), private=True) is False
+    assert not update_file(target, const(None), private=True)
     assert not target.exists()
     update_file(target, const(b"x\n"), private=True)
-    assert update_file(target, const(None), private=True) is True
+    assert update_file(target, const(None), private=True)
     assert not target.exists()
     assert temp_files(tmp_path) == []
 
@@ -127,7 +128,7 @@ def test_fifty_megabyte_file_is_fine(tmp_path: Path) -> None:
     target = tmp_path / ".pgpass"
     big = b"h:5432:db:u:" + b"x" * (50 * 1024 * 1024) + b"\n"
     update_file(target, const(big), private=True)
-    assert update_file(target, lambda cur: (cur or b"") + b"tail\n", private=True) is True
+    assert update_file(target, lambda cur: (cur or b"") + b"tail\n", private=True)
     assert read_file(target) == big + b"tail\n"
 
 
@@ -152,31 +153,35 @@ def test_private_file_is_0600_under_umask_000(tmp_path: Path) -> None:
     assert mode_of(locks[0]) == 0o600
 
 
-def test_private_fixes_group_other_bits_with_one_warning(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    output.reset()
+def test_private_fixes_group_other_bits_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The writer reports the mode it fixed (the flow words the warning); it prints nothing itself."""
     target = tmp_path / ".pgpass"
     target.write_bytes(b"old\n")
     os.chmod(target, 0o644)
-    update_file(target, const(b"new\n"), private=True)
-    assert mode_of(target) == 0o600
-    assert warnings_of(capsys) == [
-        f"pgiam: warning: {target} had mode 0644; fixed to 0600 (libpq ignores a password file readable by group or "
-        "others)"
-    ]
-    # Already private: further writes and no-op calls are silent.
-    update_file(target, const(b"newer\n"), private=True)
-    update_file(target, const(b"newer\n"), private=True)
-    assert warnings_of(capsys) == []
-    # -q (quiet) silences the notice
+    w = update_file(target, const(b"new\n"), private=True)
+    assert w and w.fixed_mode == 0o644 and mode_of(target) == 0o600
+    # Already private: further writes and no-op calls report nothing.
+    w = update_file(target, const(b"newer\n"), private=True)
+    assert w and w.fixed_mode is None
+    w = update_file(target, const(b"newer\n"), private=True)
+    assert not w and w.fixed_mode is None
+    # same content, but too open: fixed, reported, content untouched
     os.chmod(target, 0o640)
-    output.reset(quiet=True)
-    try:
-        update_file(target, const(b"newest\n"), private=True)
-    finally:
-        output.reset()
-    assert mode_of(target) == 0o600 and warnings_of(capsys) == []
+    w = update_file(target, const(b"newer\n"), private=True)
+    assert not w and w.fixed_mode == 0o640 and mode_of(target) == 0o600
+    assert warnings_of(capsys) == []
+
+
+def test_the_cli_words_the_mode_fix_once(cli: Cli, isolated_env: Path) -> None:
+    cli.static_keys()
+    assert cli("add", "prod", "--host", "db1.abc123xyz.us-west-2.rds.amazonaws.com", "--user", "a").code == 0
+    target = isolated_env / ".pgpass"
+    os.chmod(target, 0o644)
+    r = cli("refresh")
+    assert r.code == 0 and r.err == (f"pgiam: warning: {target} had mode 0644; fixed to 0600 (libpq ignores a "
+                                     "password file readable by group or others)\n")
+    assert mode_of(target) == 0o600
+    assert cli("--quiet", "refresh", "--force").err == ""
 
 
 def test_no_warning_for_new_or_private_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,7 +207,7 @@ def test_service_file_keeps_mode_and_group(tmp_path: Path) -> None:
         if others:
             os.chown(svc, -1, others[0])
             gid = others[0]
-    assert update_file(svc, lambda cur: (cur or b"") + b"port=5432\n", private=False) is True
+    assert update_file(svc, lambda cur: (cur or b"") + b"port=5432\n", private=False)
     st = svc.stat()
     assert svc.read_bytes() == b"[a]\nhost=x\nport=5432\n"
     assert stat.S_IMODE(st.st_mode) == 0o640
@@ -285,7 +290,7 @@ def test_stale_temp_files_removed_only_when_ours_and_regular(tmp_path: Path) -> 
         uid, gid = other_user()
         os.chown(foreign, uid, gid)
     # Even a no-op update cleans up (it holds the lock, so those files are certainly stale).
-    assert update_file(target, lambda cur: cur, private=True) is False
+    assert not update_file(target, lambda cur: cur, private=True)
     assert not stale.exists()
     assert as_dir.is_dir() and as_link.is_symlink() and other_name.exists()
     assert foreign.exists() == is_root()
@@ -360,7 +365,7 @@ def test_lock_timeout_is_a_clear_error(tmp_path: Path) -> None:
     assert "lock" in str(ei.value)
     assert target.read_bytes() == b"old\n"
     # The dead holder's flock is gone with it: the next writer proceeds.
-    assert update_file(target, const(b"new\n"), private=True, lock_timeout=5) is True
+    assert update_file(target, const(b"new\n"), private=True, lock_timeout=5)
 
 
 @pytest.mark.slow
@@ -401,7 +406,7 @@ def test_sigkill_mid_write_leaves_old_or_new(tmp_path: Path) -> None:
     # The kills really landed mid-write, and writes really completed between kills.
     assert mid_write >= 20, (mid_write, seed)
     assert changes >= 20, (changes, seed)
-    assert update_file(target, toggle, private=True) is True
+    assert update_file(target, toggle, private=True)
     assert target.read_bytes() == (b if last == a else a)
     assert temp_files(tmp_path) == []
 
@@ -533,7 +538,7 @@ def test_symlink_to_own_file_is_written_through(tmp_path: Path) -> None:
     link.symlink_to(os.path.join("store", "pgpass"))  # relative link
     chained = tmp_path / "pgpass-chain"
     chained.symlink_to(link)
-    assert update_file(chained, const(b"new\n"), private=True) is True
+    assert update_file(chained, const(b"new\n"), private=True)
     assert link.is_symlink() and chained.is_symlink()
     assert os.readlink(link) == os.path.join("store", "pgpass")
     assert real.read_bytes() == b"new\n"

@@ -321,7 +321,7 @@ def _cron_remove(ctx: Context) -> bool:
 
 
 def _write(path: Path, data: bytes) -> bool:
-    return atomic.update_file(path, lambda _old: data, private=False)
+    return bool(atomic.update_file(path, lambda _old: data, private=False))
 
 
 def _delete(path: Path) -> bool:
@@ -329,7 +329,7 @@ def _delete(path: Path) -> bool:
     directory, not beside the unit files)."""
     if not os.path.lexists(path):
         return False
-    return atomic.update_file(path, lambda _old: None, private=False)
+    return bool(atomic.update_file(path, lambda _old: None, private=False))
 
 
 def _scope() -> list[str]:
