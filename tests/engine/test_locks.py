@@ -99,7 +99,7 @@ def test_killed_runs_temp_file_removed_by_next_run_of_any_kind(
     before = pgpass.read_bytes()
     mtime = pgpass.stat().st_mtime_ns
     time.sleep(1.1)  # the forced refresh signs a different token, so it really writes
-    proc = start(cli, "refresh", "--force", env={"PGIAM_TEST_WRITE_DELAY": "10"})
+    proc = start(cli, "refresh", "--force", env={"PGIAM_TEST_WRITE_DELAY": "3"})
     wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(isolated_env)))
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
@@ -115,7 +115,7 @@ def test_a_writer_still_alive_keeps_its_temp_file(cli: Cli, isolated_env: Path) 
     """The sweep removes only temp files whose writer is gone (it would hold the target's lock)."""
     cli.static_keys()
     configure(isolated_env)
-    proc = start(cli, "refresh", env={"PGIAM_TEST_WRITE_DELAY": "1.5"})
+    proc = start(cli, "refresh", env={"PGIAM_TEST_WRITE_DELAY": "0.8"})
     wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(isolated_env)))
     assert cli("status").code == 1  # sweeps while the writer holds the lock (its entry is not there yet)
     _, err = proc.communicate(timeout=60)
@@ -193,7 +193,7 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
     keys = {"AWS_EC2_METADATA_DISABLED": "true", "PGIAM_SITE_CONFIG": ""}
     # alice's own run, held in its write for a while
     own = popen_as(alice, ["--config", str(cfg), "refresh"],
-                   {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "3", **keys})
+                   {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "1.5", **keys})
     root_run: subprocess.Popen[str] | None = None
     try:
         wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(home)))
