@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pgiam.errors import PgiamError
 from pgiam.flow import desired
-from pgiam.flow.plan import Plan, key_id, key_of
+from pgiam.flow.plan import Plan, Verdict, key_id, key_of
 from pgiam.flow.state import EntryRecord, ServiceState, StanzaRecord, State, token_hash
 from pgiam.libpq import bulk, pgpass, servicefile
 from pgiam.libpq.rules import SERVICE_LINE_MAX
@@ -61,27 +61,22 @@ class Edits:
     def services(self, data: bytes | None, line_max: int = SERVICE_LINE_MAX) -> bytes | None:
         text = data or b""
         self.warnings.clear()
-        index = bulk.ServiceIndex(text)
-        written: list[str] = []
+        items: list[tuple[str, list[tuple[str, str]]]] = []
         for v in self.plan.verdicts:
             if v.error is not None or v.stanza is None or v.svc.name in self.failed:
                 continue
-            name = v.svc.name
             if v.renew and key_id(v.key) not in self.tokens:
                 continue  # no token: leave its stanza as it is
-            force = v.take_stanza or index.is_managed(name) is not None
-            if index.unchanged_by_upsert(name, v.stanza, force) and not _unreachable(text, name, line_max):
-                continue
-            try:
-                text, warns = servicefile.upsert(text, name, v.stanza, force=force)
-            except PgiamError as e:
-                self.failed[name] = e
-                continue
-            self.warnings.extend(warns)
-            written.append(name)
-        for name in written:
-            if _unreachable(text, name, line_max):
-                text = servicefile.move_to_top(text, name)
+            items.append((v.svc.name, v.stanza))
+        # (the plan let through only stanzas pgiam owns or may take over: force for all of them)
+        text, warns, refused = bulk.service_upsert_all(text, items, True)
+        self.failed.update(refused)
+        self.warnings.extend(warns)
+        written = [name for name, _ in items if name not in refused]
+        if any(n > line_max for _, n in servicefile.long_lines(text)):  # (rare: only then look further)
+            for name in written:
+                if _unreachable(text, name, line_max):
+                    text = servicefile.move_to_top(text, name)
         if written:
             ours: set[int] = set()
             for name in written:
@@ -111,12 +106,15 @@ class Edits:
         written = dict(self.writes())
         pindex = bulk.PgpassIndex(pgpass_before or b"")
         owners: dict[str, list[tuple[str, str]]] = {}
+        by_kid: dict[str, list[Verdict]] = {}
         for v in self.plan.verdicts:
+            by_kid.setdefault(key_id(v.key), []).append(v)
             if v.error is None and v.svc.name not in self.failed:
                 owners.setdefault(key_id(v.key), []).append((self.config_id, v.svc.name))
+        kids_written = set(written.values())
         for kid, names in owners.items():
             rec = entries.get(kid)
-            token = self.tokens.get(kid) if kid in written.values() else None
+            token = self.tokens.get(kid) if kid in kids_written else None
             if rec is None and token is None:
                 continue  # (nothing of ours there)
             if rec is None:
@@ -124,12 +122,12 @@ class Edits:
             others = [o for o in rec.owners if o[0] != self.config_id]
             mine = [o for o in rec.owners if o[0] == self.config_id and o not in names]
             rec.owners = others + names + ([] if final else mine)
-            v0 = next(v for v in self.plan.verdicts if key_id(v.key) == kid)
+            v0 = by_kid[kid][0]
             rec.signer = desired.signer(v0.svc)
             if token is not None:
                 h = token_hash(token.value)
                 rec.hashes = [h] if final else [*rec.hashes, h]
-                if v0.take_line or any(v.take_line for v in self.plan.verdicts if key_id(v.key) == kid):
+                if any(v.take_line for v in by_kid[kid]):
                     found = pindex.find(key_of(kid))
                     if found is not None and rec.displaced is None:
                         rec.displaced = pindex.raw(found[0]).decode("latin-1")

@@ -113,6 +113,7 @@ class Actual:
         self.sindex = ServiceIndex(self.services)
         self.entries = self.state.entries.get(self.pgpass_id, {})
         self.stanzas = self.state.stanzas.get(self.service_id, {})
+        self.longest = max((n for _, n in servicefile.long_lines(self.services)), default=0)
 
 
 def owns_line(password: str, rec: EntryRecord | None, saved: ServiceState | None, svc: Service | None = None) -> bool:
@@ -240,7 +241,7 @@ def inspect(
             )
     if v.stanza is None and (act.sindex.get(svc.name) != want or managed is not True):
         v.stanza = want
-    bad = _unreachable(act.services, svc.name, line_max)
+    bad = _unreachable(act.services, svc.name, line_max) if act.longest > line_max else None
     if bad is not None and v.stanza is None:
         v.stanza = want  # rewritten, it moves before the over-long line
         if v.health in (Health.FRESH, Health.EXPIRING):
