@@ -134,7 +134,7 @@ class Cli:
         out, err = io.StringIO(), io.StringIO()
         os.environ.clear()
         os.environ.update(env)
-        libpq_version._detect_tools.cache_clear()  # what a new process would find on this PATH
+        libpq_version.forget()  # what a new process would find on this PATH
         try:
             os.chdir(self.home)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

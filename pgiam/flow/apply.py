@@ -6,14 +6,13 @@ so the writer can redo the edit on whatever another writer left there.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pgiam.errors import PgiamError
 from pgiam.flow import desired
-from pgiam.flow.plan import Plan, Verdict, key_id, key_of
-from pgiam.flow.state import EntryRecord, ServiceState, StanzaRecord, State, token_hash
+from pgiam.flow.plan import Plan, Verdict, key_of
+from pgiam.flow.state import EntryRecord, ServiceState, StanzaRecord, State, clone, token_hash
 from pgiam.libpq import bulk, pgpass, servicefile
 from pgiam.libpq.rules import SERVICE_LINE_MAX
 from pgiam.providers.base import Token
@@ -36,7 +35,7 @@ class Edits:
         """(service name, key id) of the verdicts whose new token goes into pgpass."""
         out = []
         for v in self.plan.verdicts:
-            kid = key_id(v.key)
+            kid = v.kid
             if v.error is None and v.renew and v.svc.name not in self.failed and kid in self.tokens:
                 out.append((v.svc.name, kid))
         return out
@@ -65,7 +64,7 @@ class Edits:
         for v in self.plan.verdicts:
             if v.error is not None or v.stanza is None or v.svc.name in self.failed:
                 continue
-            if v.renew and key_id(v.key) not in self.tokens:
+            if v.renew and v.kid not in self.tokens:
                 continue  # no token: leave its stanza as it is
             items.append((v.svc.name, v.stanza))
         # (the plan let through only stanzas pgiam owns or may take over: force for all of them)
@@ -100,17 +99,17 @@ class Edits:
     def state(self, st: State, *, final: bool, pgpass_before: bytes | None, services_before: bytes | None) -> State:
         """The state to record: before the files are written (final=False) it claims the new lines and
         stanzas while keeping the old claims; after (final=True) it drops what is gone."""
-        st = copy.deepcopy(st)
+        st = clone(st)
         entries = st.entries.setdefault(self.pgpass_id, {})
         stanzas = st.stanzas.setdefault(self.service_id, {})
         written = dict(self.writes())
-        pindex = bulk.PgpassIndex(pgpass_before or b"")
+        pindex: bulk.PgpassIndex | None = None  # (needed only where a forced add takes a user's line)
         owners: dict[str, list[tuple[str, str]]] = {}
         by_kid: dict[str, list[Verdict]] = {}
         for v in self.plan.verdicts:
-            by_kid.setdefault(key_id(v.key), []).append(v)
+            by_kid.setdefault(v.kid, []).append(v)
             if v.error is None and v.svc.name not in self.failed:
-                owners.setdefault(key_id(v.key), []).append((self.config_id, v.svc.name))
+                owners.setdefault(v.kid, []).append((self.config_id, v.svc.name))
         kids_written = set(written.values())
         for kid, names in owners.items():
             rec = entries.get(kid)
@@ -128,6 +127,7 @@ class Edits:
                 h = token_hash(token.value)
                 rec.hashes = [h] if final else [*rec.hashes, h]
                 if any(v.take_line for v in by_kid[kid]):
+                    pindex = pindex or bulk.PgpassIndex(pgpass_before or b"")
                     found = pindex.find(key_of(kid))
                     if found is not None and rec.displaced is None:
                         rec.displaced = pindex.raw(found[0]).decode("latin-1")

@@ -45,23 +45,44 @@ class Context:
         return datetime.fromtimestamp(time.time(), tz=timezone.utc).replace(microsecond=0)
 
     def load_config(self, text: str | None = None) -> config.Config:
-        """The config (site config layered under the user's); ``text`` stands for the user's file."""
+        """The config (site config layered under the user's); ``text`` stands for the user's file.
+
+        Within one run, config bytes read before are not built again (a verb looks at the config up to
+        three times: before it plans, and under the lock)."""
         site = self.site_config_path
         if site is not None and site.resolve() == self.config_path.resolve():
             site = None
-        from pgiam.flow import tomlcache
+        memo_key = (text, _peek(site), _peek(self.config_path) if text is None else None)
+        memo = self.__dict__.get("_config_memo")
+        if memo is not None and memo[0] == memo_key:
+            cfg: config.Config = memo[1]
+        else:
+            parse = self.__dict__.get("_config_parser")
+            if parse is None:
+                from pgiam.flow import tomlcache
 
-        cache = self.state_path.with_name(self.state_path.name + ".config-cache")
-        parse = self.__dict__["_config_parser"] = tomlcache.parser(cache, config.parse_toml)
-        cfg = config.load(self.config_path, site, parse, text=None if text is None else text.encode("utf-8"))
+                cache = self.state_path.with_name(self.state_path.name + ".config-cache")
+                parse = self.__dict__["_config_parser"] = tomlcache.parser(cache, config.parse_toml)
+            cfg = config.load(self.config_path, site, parse, text=None if text is None else text.encode("utf-8"))
+            if memo_key[1] is not _UNREADABLE and memo_key[2] is not _UNREADABLE:
+                self.__dict__["_config_memo"] = (memo_key, cfg)
         self.credential_timeout = cfg.credential_timeout
         return cfg
 
-    def keep_config_cache(self) -> None:
-        """Save the parsed config for the next run (pgiam.flow.tomlcache); callers that wrote anyway."""
+    @property
+    def libpq_memo(self) -> Path:
+        """Where the libpq version found by a run is remembered (pgiam.host.libpq_version)."""
+        return self.state_path.with_name("libpq-version.json")
+
+    def keep_caches(self) -> None:
+        """Save what this run worked out for the next one: the parsed config (pgiam.flow.tomlcache) and
+        the libpq version; callers that succeeded and wrote anyway."""
+        from pgiam.host import libpq_version
+
         parse = self.__dict__.get("_config_parser")
         if parse is not None:
             parse.save()
+        libpq_version.keep(self.libpq_memo)
 
     def require_config(self) -> None:
         """An explicitly named config (--config, PGIAM_CONFIG) that does not exist is an error (exit 2,
@@ -90,6 +111,20 @@ class Context:
             cached = (self.pgpass, _same(self.pgpass, paths.default_pgpass(self.platform)))
             self.__dict__["_pgpass_default"] = cached
         return bool(cached[1])
+
+
+_UNREADABLE = b"\0unreadable"  # (a file that could not be read: never taken from the memo)
+
+
+def _peek(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _UNREADABLE
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -25,7 +25,7 @@ from pgiam.config.model import Config, Service
 from pgiam.errors import ConfigError, PgiamError, UsageError
 from pgiam.flow import desired, state
 from pgiam.flow.apply import Edits
-from pgiam.flow.plan import Actual, Health, Plan, Verdict, key_id, make_plan
+from pgiam.flow.plan import Actual, Health, Plan, Verdict, make_plan
 
 if TYPE_CHECKING:
     from pgiam.flow.context import Context
@@ -63,6 +63,7 @@ class Snapshot:
     actual: Actual
     plan: Plan
     gone: list[Service] = field(default_factory=list)
+    inputs: tuple[object, ...] = ()  # everything the plan was made from, as read (see snapshot's prior)
 
 
 def realpath(p: Path) -> str:
@@ -93,23 +94,41 @@ def bundle(ctx: Context) -> str | None:
 
 def snapshot(
     ctx: Context, *, edit: Edit | None, names: list[str] | None, renew: bool, force: bool,
+    prior: Snapshot | None = None,
 ) -> Snapshot:
+    """Read the config and the files and plan over them. When every input reads exactly as it did for
+    ``prior`` (the same verb's first look, a moment ago), its plan stands: nothing was changed meanwhile."""
     text = config_text(ctx)
+    pgpass_data = atomic.read_file(ctx.pgpass) or b""
+    services_data = atomic.read_file(ctx.service_file) or b""
+    state_data = state.read(ctx.state_path)
+    ids = (realpath(ctx.pgpass), realpath(ctx.service_file), realpath(ctx.config_path))
+    inputs = (text, pgpass_data, services_data, state_data, ids, passfile(ctx), bundle(ctx),
+              _site_config(ctx))
+    if prior is not None and prior.inputs == inputs:
+        return prior
     new_text = edit(text) if edit is not None else text
     cfg = ctx.load_config(new_text if edit is not None else None)
     gone: list[Service] = []
     if edit is not None:
         old = ctx.load_config(text)
         gone = [s for n, s in old.services.items() if n not in cfg.services and n not in cfg.broken]
-    act = Actual(
-        pgpass=atomic.read_file(ctx.pgpass) or b"", services=atomic.read_file(ctx.service_file) or b"",
-        state=state.load(ctx.state_path), pgpass_id=realpath(ctx.pgpass), service_id=realpath(ctx.service_file),
-        config_id=realpath(ctx.config_path),
-    )
+    act = Actual(pgpass=pgpass_data, services=services_data, state=state.parse(state_data), pgpass_id=ids[0],
+                 service_id=ids[1], config_id=ids[2])
     selected = None if not names else set(names)
     plan = make_plan(list(cfg.services.values()), set(cfg.broken), act, ctx.now(), selected=selected,
-                     renew=renew, force=force, passfile=passfile(ctx), bundle=bundle(ctx), gone=gone)
-    return Snapshot(text, new_text, cfg, act, plan, gone)
+                     renew=renew, force=force, passfile=inputs[5], bundle=inputs[6], gone=gone)
+    return Snapshot(text, new_text, cfg, act, plan, gone, inputs)
+
+
+def _site_config(ctx: Context) -> bytes | None:
+    """The site config's bytes (its services are layered under the user's)."""
+    if ctx.site_config_path is None:
+        return None
+    try:
+        return ctx.site_config_path.read_bytes()
+    except OSError:
+        return None
 
 
 def reconcile(
@@ -166,7 +185,7 @@ def _check_libpq(ctx: Context, plan: Plan, failed: dict[str, PgiamError], strict
     from pgiam.host import libpq_version
     from pgiam.libpq import rules, servicefile
 
-    version = libpq_version.detect()
+    version = libpq_version.detect(remember=ctx.libpq_memo)
     for v in plan.verdicts:
         if v.error is not None or v.stanza is None:
             continue
@@ -196,7 +215,7 @@ def _issue(
     by_key: dict[str, list[Verdict]] = {}
     for v in verdicts:
         if v.svc.name not in failed:
-            by_key.setdefault(key_id(v.key), []).append(v)
+            by_key.setdefault(v.kid, []).append(v)
     now = ctx.now()
     for kid, group in by_key.items():
         if kid in tokens:
@@ -223,13 +242,13 @@ def _commit(
 ) -> Snapshot:
     release = atomic.hold("reconcile.lock", beside=ctx.pgpass)
     try:
-        fresh = snapshot(ctx, edit=edit, names=names, renew=renew, force=force)
+        fresh = snapshot(ctx, edit=edit, names=names, renew=renew, force=force, prior=snap)
         # a service whose token was issued for other settings (a concurrent add changed it) signs again
         stale = [v for v in fresh.plan.renew if v.svc.name not in failed and (
-            signers.get(key_id(v.key)) != desired.signer(v.svc))]
+            signers.get(v.kid) != desired.signer(v.svc))]
         if sign and stale:
             for v in stale:
-                tokens.pop(key_id(v.key), None)
+                tokens.pop(v.kid, None)
             _issue(ctx, stale, tokens, signers, failed, version)
         edits = Edits(fresh.plan, tokens, fresh.actual.config_id, fresh.actual.pgpass_id,
                       fresh.actual.service_id, ctx.now(), failed)
@@ -244,8 +263,10 @@ def _commit(
             ctx.out.warn(f"{ctx.service_file}: {w.replace('pg_service.conf ', '', 1)}")
         if not ok:
             return fresh  # the claims stay recorded: the next run finishes (or cleans up) the job
-        if claimed:
-            final = edits.state(state.load(ctx.state_path), final=True, pgpass_before=fresh.actual.pgpass,
+        if claimed is not None:
+            now_data = state.read(ctx.state_path)  # (only a pgiam holding this lock writes it: as we left it)
+            base = claims if now_data == claimed else state.parse(now_data)
+            final = edits.state(base, final=True, pgpass_before=fresh.actual.pgpass,
                                 services_before=fresh.actual.services)
             _save_state(ctx, final)
         return fresh
@@ -253,15 +274,15 @@ def _commit(
         release()
 
 
-def _save_state(ctx: Context, st: state.State) -> bool:
-    """Record the state; a state file that cannot be written is a warning: the files are still written
-    (pgiam then knows its lines by their tokens, and what a forced takeover displaced is not kept)."""
+def _save_state(ctx: Context, st: state.State) -> bytes | None:
+    """Record the state (returns the bytes written); a state file that cannot be written is a warning:
+    the files are still written (pgiam then knows its lines by their tokens, and what a forced takeover
+    displaced is not kept)."""
     try:
-        state.save(ctx.state_path, st)
+        return state.save(ctx.state_path, st)
     except PgiamError as e:
         ctx.out.warn(f"could not record state in {ctx.state_path}: {e}")
-        return False
-    return True
+        return None
 
 
 def _config_edit(ctx: Context, edit: Edit) -> Callable[[bytes | None], bytes]:
@@ -327,8 +348,8 @@ def _outcomes(
         err = v.error or failed.get(name)
         if err is not None:
             out.append(Outcome(name, Action.FAILED, error=err, svc=v.svc))
-        elif v.renew and key_id(v.key) in tokens:
-            out.append(Outcome(name, Action.REFRESHED, tokens[key_id(v.key)].expires_at, svc=v.svc))
+        elif v.renew and v.kid in tokens:
+            out.append(Outcome(name, Action.REFRESHED, tokens[v.kid].expires_at, svc=v.svc))
         elif v.stanza is not None:
             out.append(Outcome(name, Action.STANZA, v.expires_at, svc=v.svc))
         else:

@@ -77,6 +77,11 @@ class Verdict:
     error: PgiamError | None = None  # cannot be done (a user's line or stanza in the way, a conflict)
     take_line: bool = False  # --force: replace the user's pgpass line (kept for `remove`)
     take_stanza: bool = False  # --force: replace the user's stanza (kept for `remove`)
+    kid: str = ""  # key_id(key), derived once
+
+    def __post_init__(self) -> None:
+        if not self.kid:
+            self.kid = key_id(self.key)
 
 
 @dataclass
@@ -182,13 +187,14 @@ def _unreachable(data: bytes, name: str, line_max: int) -> int | None:
 
 def inspect(
     svc: Service, act: Actual, now: datetime, *, passfile: str | None, bundle: str | None, force: bool,
-    line_max: int = SERVICE_LINE_MAX,
+    line_max: int = SERVICE_LINE_MAX, renew: bool = False,
 ) -> Verdict:
-    """The verdict for one valid service."""
+    """The verdict for one valid service. ``renew``: it gets a new token whatever its old one is worth
+    (a forced refresh), so that token's expiry is not worked out."""
     key = desired.pgpass_key(svc)
     v = Verdict(svc, key, Health.MISSING)
     kt = key_text(key)
-    rec = act.entries.get(key_id(key))
+    rec = act.entries.get(v.kid)
     saved = act.state.services.get(svc.name)
     found = act.pindex.find(key)
     if found is None:
@@ -204,6 +210,8 @@ def inspect(
                     f"pgpass line {idx + 1} ({kt}) was not written by pgiam; pass --force to take it over "
                     "(`pgiam remove` puts it back), or remove that line"
                 )
+        elif renew:
+            v.health, v.renew, v.reason = Health.EXPIRING, True, "renewal asked for"
         else:
             chosen = act.pindex.chosen(key)
             expires, why = token_expiry(password, svc, saved, now)
@@ -288,7 +296,7 @@ def make_plan(
     for svc in services:
         if selected is not None and svc.name not in selected:
             continue
-        v = inspect(svc, act, now, passfile=passfile, bundle=bundle, force=force, line_max=line_max)
+        v = inspect(svc, act, now, passfile=passfile, bundle=bundle, force=force, line_max=line_max, renew=renew)
         if svc.name in clash:
             v.health, v.error = Health.ERROR, clash[svc.name]
         elif renew and v.error is None:

@@ -1,18 +1,24 @@
 """Which libpq the local clients use: `pg_config --version`, else `psql --version`.
 
 Kept small and free of policy; the rules that depend on the version live with their callers.
+Running the tool costs 15-40 ms, on every run that writes a token: a run that succeeded can remember
+the answer (`keep`) in a small file in pgiam's state directory, keyed by which tools PATH finds, their
+identity on disk (inode, size, mtime) and PGCLUSTER (Debian's psql wrapper picks its client by it).
+Any change there, and the tool is asked again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
-from functools import lru_cache
+from pathlib import Path
 
 from pgiam.libpq.version import format_version, parse_version
 
-__all__ = ["ENV_OVERRIDE", "detect", "format_version", "parse_version"]
+__all__ = ["ENV_OVERRIDE", "detect", "forget", "format_version", "keep", "parse_version"]
 
 ENV_OVERRIDE = "PGIAM_LIBPQ_VERSION"  # e.g. "15.4" (tests, or a client pgiam cannot find)
 
@@ -31,19 +37,92 @@ def _run(argv: list[str]) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-@lru_cache(maxsize=1)
+_KNOWN = "version"
+_answer: dict[str, tuple[int, int] | None] = {}  # this process's answer, once found
+_asked: dict[str, list[object]] = {}  # the tools' key, when this process ran one (what `keep` records)
+
+
 def _detect_tools() -> tuple[int, int] | None:
+    if _KNOWN in _answer:
+        return _answer[_KNOWN]
+    found = None
     for argv in (["pg_config", "--version"], ["psql", "--version"]):
         out = _run(argv)
         found = parse_version(out) if out else None
         if found is not None:
-            return found
-    return None
+            break
+    _answer[_KNOWN] = found
+    return found
 
 
-def detect() -> tuple[int, int] | None:
-    """The local libpq version, or None when no PostgreSQL client tool is found (cached per run)."""
+def detect(remember: Path | None = None) -> tuple[int, int] | None:
+    """The local libpq version, or None when no PostgreSQL client tool is found (cached per run;
+    across runs too in the file ``remember``, when given)."""
     override = os.environ.get(ENV_OVERRIDE)
     if override:
         return parse_version(override)
-    return _detect_tools()
+    if remember is None or _KNOWN in _answer:
+        return _detect_tools()
+    key = _tools_key()
+    if not key:
+        return _detect_tools()
+    recalled = _recall(remember, key)
+    if recalled is not None:
+        _answer[_KNOWN] = recalled
+        return recalled
+    found = _detect_tools()
+    if found is not None:
+        _asked[_KNOWN] = key
+    return found
+
+
+def keep(remember: Path) -> None:
+    """Record the version this process had to ask a tool for (a run that succeeded calls this: a run
+    that fails leaves every file as it was). Best effort, through pgiam's safe writer: a file that
+    cannot be written only means the tool is asked again next time."""
+    from pgiam import atomic
+    from pgiam.errors import PgiamError
+
+    key, found = _asked.pop(_KNOWN, None), _answer.get(_KNOWN)
+    if key is None or found is None:
+        return
+    data = json.dumps({"key": key, "version": list(found)}).encode()
+    with contextlib.suppress(PgiamError):
+        atomic.update_file(remember, lambda _current: data, private=True)
+
+
+def forget() -> None:
+    """Drop what this process found (tests: a new PATH)."""
+    _answer.clear()
+    _asked.clear()
+
+
+def _tools_key() -> list[object]:
+    key: list[object] = []
+    for tool in ("pg_config", "psql"):
+        exe = shutil.which(tool)
+        if exe is None:
+            continue
+        try:
+            st = os.stat(exe)
+        except OSError:
+            return []
+        key.append([exe, os.path.realpath(exe), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns])
+    if key:
+        key.append(os.environ.get("PGCLUSTER", ""))
+    return key
+
+
+def _recall(path: Path, key: list[object]) -> tuple[int, int] | None:
+    from pgiam import atomic
+    from pgiam.errors import PgiamError
+
+    try:
+        doc = json.loads(atomic.read_file(path) or b"null")
+        if doc.get("key") == key:
+            major, minor = doc["version"]
+            if isinstance(major, int) and isinstance(minor, int):
+                return major, minor
+    except (PgiamError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return None

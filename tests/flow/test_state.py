@@ -66,6 +66,75 @@ def test_generated_round_trip(services: dict[str, ServiceState], recs: dict[str,
     assert state.parse(state.dump(s)) == s
 
 
+def reference_dump(s: State) -> bytes:
+    """The state file as json.dumps(record, sort_keys=True) writes each record (what dump restates)."""
+
+    def block(rows: list[str], indent: str) -> str:
+        return "{\n" + ",\n".join(rows) + f"\n{indent}}}" if rows else "{}"
+
+    def entry(r: EntryRecord) -> dict[str, object]:
+        return {"owners": [list(o) for o in r.owners], "signer": r.signer, "hashes": r.hashes,
+                "displaced": r.displaced}
+
+    def nested(recs: dict[str, dict[str, object]]) -> str:
+        rows = []
+        for path, inner in sorted(recs.items()):
+            if inner:
+                lines = [f"      {json.dumps(k)}: {json.dumps(v, sort_keys=True)}" for k, v in sorted(inner.items())]
+                rows.append(f"    {json.dumps(path)}: {block(lines, '    ')}")
+        return block(rows, "  ")
+
+    svc = [f"    {json.dumps(k)}: {json.dumps(vars(v), sort_keys=True)}" for k, v in sorted(s.services.items())]
+    entries = {p: {k: entry(r) for k, r in recs.items()} for p, recs in s.entries.items()}
+    stanzas = {p: {k: {"owner": list(r.owner), "displaced": r.displaced} for k, r in recs.items()}
+               for p, recs in s.stanzas.items()}
+    return (f'{{\n  "entries": {nested(entries)},\n  "services": {block(svc, "  ")},\n'
+            f'  "stanzas": {nested(stanzas)},\n  "version": 2\n}}\n').encode()
+
+
+stanza_records = st.builds(StanzaRecord, owner=st.tuples(st.text(max_size=5), st.text(max_size=5)),
+                           displaced=st.none() | st.text(max_size=10))
+odd_text = st.text(st.characters(), max_size=12)  # quotes, backslashes, control characters, non-ASCII, surrogates
+
+
+@given(st.dictionaries(odd_text, st.builds(ServiceState, last_refresh=st.none() | odd_text,
+                                           last_error=st.none() | odd_text, token_sha256=optional,
+                                           expires_at=optional, credential_source=st.none() | odd_text), max_size=4),
+       st.dictionaries(odd_text, st.dictionaries(odd_text, records, max_size=3), max_size=2),
+       st.dictionaries(odd_text, st.dictionaries(odd_text, stanza_records, max_size=3), max_size=2))
+def test_dump_writes_each_record_as_json_dumps_does(services: dict[str, ServiceState],
+                                                     recs: dict[str, dict[str, EntryRecord]],
+                                                     stanzas: dict[str, dict[str, StanzaRecord]]) -> None:
+    s = State(services=services, entries=recs, stanzas=stanzas)
+    assert state.dump(s) == reference_dump(s)
+
+
+@given(st.dictionaries(st.text(max_size=5), entries, max_size=3),
+       st.dictionaries(st.text(max_size=5), st.dictionaries(st.text(max_size=5), records, max_size=3), max_size=2),
+       st.dictionaries(st.text(max_size=5), st.dictionaries(st.text(max_size=5), stanza_records, max_size=3),
+                       max_size=2))
+def test_clone_is_a_deep_copy(services: dict[str, ServiceState], recs: dict[str, dict[str, EntryRecord]],
+                              stanzas: dict[str, dict[str, StanzaRecord]]) -> None:
+    import copy
+
+    s = State(services=services, entries=recs, stanzas=stanzas)
+    c = state.clone(s)
+    assert c == copy.deepcopy(s)
+    before = state.dump(s)
+    for svc in c.services.values():
+        svc.last_error = "changed"
+    for inner in c.entries.values():
+        for r in inner.values():
+            r.owners.append(("x", "y"))
+            r.hashes.append("h")
+            r.signer = "other"
+    for sinner in c.stanzas.values():
+        for sr in sinner.values():
+            sr.displaced = "changed"
+    c.services["new"] = ServiceState()
+    assert state.dump(s) == before  # the original is untouched
+
+
 @pytest.mark.parametrize(
     "data",
     [None, b"", b"{", b"\xff\xfe", b"[]", b"null", b'"x"', b'{"services": []}', b'{"services": "x"}',

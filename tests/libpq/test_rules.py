@@ -257,3 +257,32 @@ def test_noop_refresh_never_runs_version_detection(cli: Cli, isolated_env: Path,
     r = cli("refresh", env=env)
     assert r.code == 0 and r.out == "" and r.err == ""
     assert not marker.exists()
+
+
+def test_the_version_found_is_remembered_until_the_tool_changes(cli: Cli, isolated_env: Path, tmp_path: Path) -> None:
+    """A writing run asks pg_config once; later runs recall its answer (15-40 ms each saved) until the
+    tool on PATH is another file (an upgrade), and then they obey the new version."""
+    cli.static_keys()
+    _config(isolated_env)
+    bin_dir = tmp_path / "bin"
+    marker = tmp_path / "pg_config-ran"
+    _fake_tool(bin_dir, "pg_config", "PostgreSQL 15.18", marker=marker)
+    env = {"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")}
+    assert cli("refresh", env=env).code == 0
+    assert marker.exists()
+    marker.unlink()
+    r = cli("refresh", "--force", env=env)
+    assert r.code == 0, r.err
+    assert not marker.exists(), "the remembered version was not used"
+    # an older client replaces the tool: asked again, and its limit applies
+    (bin_dir / "pg_config").unlink()
+    _fake_tool(bin_dir, "pg_config", "PostgreSQL 9.6.19", marker=marker)
+    r = cli("refresh", "--force", env=env)
+    assert r.code == 1 and "libpq 9.6.19 reads only 318 bytes" in r.err, r.err
+    assert marker.exists()
+    # a memo that is not what pgiam wrote is ignored (the tool is asked)
+    memo = isolated_env / ".local" / "state" / "pgiam" / "libpq-version.json"
+    memo.write_text("{not json")
+    marker.unlink()
+    r = cli("refresh", "--force", env=env)
+    assert r.code == 1 and "libpq 9.6.19" in r.err and marker.exists()

@@ -34,7 +34,7 @@ def _run(ctx: Context, names: list[str], force: bool) -> int:
     fastpath.record(ctx, snap, outcomes)
     code = lifecycle.exit_code(outcomes)
     if code == 0 and any(o.action is lifecycle.Action.REFRESHED for o in outcomes):
-        ctx.keep_config_cache()  # (a run that wrote tokens anyway: the next batch parses no TOML)
+        ctx.keep_caches()  # (a run that wrote tokens anyway: the next one parses no TOML, runs no pg_config)
     return code
 
 
