@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 PREFIX ?= $(HOME)/.local
 MANDIR ?= $(PREFIX)/share/man
 PYTEST_ARGS ?=
+# one pytest worker per core (pytest-xdist); tests that create OS users share one (tests/conftest.py)
+PYTEST_PAR ?= -n auto --dist loadgroup
 
 .PHONY: venv venv-base deps deps-demo test lint unit demo bench man install install-data completion clean
 
@@ -39,10 +41,10 @@ lint: venv
 	@command -v mandoc >/dev/null && mandoc -Tlint -W warning man/pgiam.1 || echo "mandoc not installed: man page lint skipped"
 
 test: deps lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_PAR) $(PYTEST_ARGS)
 
 unit: venv
-	$(PY) -m pytest -q -m 'not pg and not slow' $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_PAR) -m 'not pg and not slow' $(PYTEST_ARGS)
 
 demo: deps-demo venv-base
 	$(PY) scripts/demo.py

@@ -73,7 +73,8 @@ _RETRIES = 5  # re-reads when another program changed the target between our rea
 
 # TEST-ONLY hook: when set (seconds, float), the writer sleeps that long after every 4 KiB chunk of
 # the temp file and once more before the rename, so tests can inspect the temp file or SIGKILL the
-# writer mid-write. Never set it in production; it only slows pgiam down.
+# writer mid-write; PGIAM_TEST_WRITE_DELAY_ONLY=NAME limits it to the file of that name. Never set it in
+# production; it only slows pgiam down.
 _WRITE_DELAY_ENV = "PGIAM_TEST_WRITE_DELAY"
 
 _KIND_NAMES = {
@@ -811,9 +812,12 @@ def _remove_stale_temps(t: _Target) -> None:
 # --- writing ------------------------------------------------------------------------------------------
 
 
-def _write_delay() -> float:
+def _write_delay(name: str) -> float:
     raw = os.environ.get(_WRITE_DELAY_ENV)
     if not raw:
+        return 0.0
+    only = os.environ.get(_WRITE_DELAY_ENV + "_ONLY")  # the one file name to slow down
+    if only and only != name:
         return 0.0
     try:
         return max(0.0, float(raw))
@@ -934,7 +938,7 @@ def _write_replace(t: _Target, data: bytes, old: os.stat_result | None, private:
                    carry: _Carry | None) -> None:
     tmp_name = f".{t.name}{_TMP_INFIX}{os.urandom(8).hex()}"  # = secrets.token_hex(8)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC | _O_BINARY
-    delay = _write_delay()
+    delay = _write_delay(t.name)
     fd: int | None = None
     renamed = False
     marker = _mark_pending(t, tmp_name)

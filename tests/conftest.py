@@ -154,6 +154,23 @@ def cli(isolated_env: Path) -> Cli:
     return Cli(isolated_env)
 
 
+# Tests that change or watch the machine itself: real OS users (useradd, userdel, `--all-users`) and
+# cron daemons. Under pytest-xdist (`make test` runs a worker per core) they all run in one worker, one
+# after the other, so that no worker deletes a user another still uses, no `--all-users` run meets
+# another test's users, and no test that needs no cron daemon meets another's.
+MACHINE_MODULES = {
+    "tests/cli/test_odd_inputs.py", "tests/engine/test_atomic.py", "tests/engine/test_locks.py",
+    "tests/engine/test_permissions.py", "tests/engine/test_root_symlinks.py", "tests/host/test_bastion.py",
+    "tests/host/test_privileges.py", "tests/host/test_allusers.py", "tests/cli/commands/test_schedule.py",
+    "tests/cli/commands/test_schedule_preflight.py",
+}
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    if item.nodeid.split("::")[0] in MACHINE_MODULES:
+        item.add_marker(pytest.mark.xdist_group("machine"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `root` (real second OS users, created with useradd) run only as root, which CI is;
     elsewhere they are deselected, not skipped: they never count as passed without running."""
@@ -163,3 +180,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [i for i in items if i.get_closest_marker("root") is None]
+

@@ -57,6 +57,10 @@ def held(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+# atomic.py's test hook: slow down only the pgpass write (the one these tests watch)
+SLOW_PGPASS = {"PGIAM_TEST_WRITE_DELAY": "1", "PGIAM_TEST_WRITE_DELAY_ONLY": ".pgpass"}
+
+
 def start(cli: Cli, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "pgiam", *args], env=cli.environ(env), cwd=str(cli.home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -82,8 +86,7 @@ def test_nothing_beside_the_users_files(cli: Cli, isolated_env: Path, tmp_path: 
     dotfiles.mkdir()
     os.replace(isolated_env / ".pgpass", dotfiles / "pgpass")
     (isolated_env / ".pgpass").symlink_to(dotfiles / "pgpass")
-    time.sleep(1.1)  # a new second: new tokens, a real rewrite
-    r = cli("refresh", "--force")
+    r = cli("refresh", "--force", env={"AWS_SECRET_ACCESS_KEY": "another-throwaway-secret"})  # a new token
     assert r.code == 0, r.err
     assert os.listdir(dotfiles) == ["pgpass"]
     assert lock_path(isolated_env / ".local" / "state", dotfiles / "pgpass").is_file()
@@ -98,8 +101,9 @@ def test_killed_runs_temp_file_removed_by_next_run_of_any_kind(
     pgpass = isolated_env / ".pgpass"
     before = pgpass.read_bytes()
     mtime = pgpass.stat().st_mtime_ns
-    time.sleep(1.1)  # the forced refresh signs a different token, so it really writes
-    proc = start(cli, "refresh", "--force", env={"PGIAM_TEST_WRITE_DELAY": "3"})
+    # another secret: the forced refresh signs a different token, so it really writes
+    proc = start(cli, "refresh", "--force", env={**SLOW_PGPASS, "PGIAM_TEST_WRITE_DELAY": "3",
+                                                 "AWS_SECRET_ACCESS_KEY": "another-throwaway-secret"})
     wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(isolated_env)))
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
@@ -115,7 +119,7 @@ def test_a_writer_still_alive_keeps_its_temp_file(cli: Cli, isolated_env: Path) 
     """The sweep removes only temp files whose writer is gone (it would hold the target's lock)."""
     cli.static_keys()
     configure(isolated_env)
-    proc = start(cli, "refresh", env={"PGIAM_TEST_WRITE_DELAY": "0.8"})
+    proc = start(cli, "refresh", env={**SLOW_PGPASS, "PGIAM_TEST_WRITE_DELAY": "0.8"})
     wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(isolated_env)))
     assert cli("status").code == 1  # sweeps while the writer holds the lock (its entry is not there yet)
     _, err = proc.communicate(timeout=60)
@@ -193,7 +197,7 @@ def test_root_user_run_and_the_users_own_run_exclude_each_other(alice: pwd.struc
     keys = {"AWS_EC2_METADATA_DISABLED": "true", "PGIAM_SITE_CONFIG": ""}
     # alice's own run, held in its write for a while
     own = popen_as(alice, ["--config", str(cfg), "refresh"],
-                   {"HOME": str(home), "PGIAM_TEST_WRITE_DELAY": "1.5", **keys})
+                   {"HOME": str(home), **SLOW_PGPASS, "PGIAM_TEST_WRITE_DELAY": "1.5", **keys})
     root_run: subprocess.Popen[str] | None = None
     try:
         wait_for(lambda: any(n.startswith("..pgpass") for n in temp_files(home)))

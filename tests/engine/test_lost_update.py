@@ -50,7 +50,7 @@ def test_line_appended_between_read_and_rename_is_kept(cli: Cli, isolated_env: P
     target = isolated_env / ".pgpass"
     target.write_bytes(b"other.example.com:5432:app:bob:first\n")
     target.chmod(0o600)
-    env = cli.environ({"PGIAM_TEST_WRITE_DELAY": "0.4"})
+    env = cli.environ({"PGIAM_TEST_WRITE_DELAY": "0.4", "PGIAM_TEST_WRITE_DELAY_ONLY": ".pgpass"})
     proc = subprocess.Popen([sys.executable, "-m", "pgiam", "refresh", "--force"], env=env,
                             cwd=str(isolated_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_temp(isolated_env, proc)
@@ -78,7 +78,7 @@ def test_file_rewritten_between_read_and_rename_is_read_again(cli: Cli, isolated
     target = isolated_env / ".pgpass"
     target.write_bytes(b"other.example.com:5432:app:bob:old-password\n")
     target.chmod(0o600)
-    env = cli.environ({"PGIAM_TEST_WRITE_DELAY": "0.4"})
+    env = cli.environ({"PGIAM_TEST_WRITE_DELAY": "0.4", "PGIAM_TEST_WRITE_DELAY_ONLY": ".pgpass"})
     proc = subprocess.Popen([sys.executable, "-m", "pgiam", "refresh"], env=env,
                             cwd=str(isolated_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_temp(isolated_env, proc)
