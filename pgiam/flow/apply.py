@@ -76,14 +76,15 @@ class Edits:
             for name in written:
                 if _unreachable(text, name, line_max):
                     text = servicefile.move_to_top(text, name)
-        if written:
+        longs = servicefile.long_lines(text) if written else []
+        if longs:  # (a note for each over-long line that is not in a stanza just written)
+            spans = servicefile.section_spans(text)
             ours: set[int] = set()
             for name in written:
-                span = servicefile.section_span(text, name)
+                span = spans.get(name)
                 if span is not None:
                     ours.update(range(span[0], span[1] + 1))
-            self.warnings.extend(servicefile.long_line_note(no, n) for no, n in servicefile.long_lines(text)
-                                 if no not in ours)
+            self.warnings.extend(servicefile.long_line_note(no, n) for no, n in longs if no not in ours)
         for name, srec in self.plan.drop_stanzas:
             current = servicefile.section_text(text, name)
             if current is None:

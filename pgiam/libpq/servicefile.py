@@ -163,6 +163,27 @@ def section_span(data: bytes, name: str) -> tuple[int, int] | None:
     return None if found is None else (found[0] + 1, found[1])
 
 
+def section_spans(data: bytes) -> dict[str, tuple[int, int]]:
+    """``section_span`` for every section name at once (one pass): name -> 1-based (header line, last
+    line) of its first section. Names holding ``]`` are left out (libpq cannot look them up)."""
+    lines = _split_raw(data)
+    spans: dict[str, tuple[int, int]] = {}
+    current: str | None = None
+    for i, raw in enumerate(lines):
+        if not _is_header(raw):
+            continue
+        if current is not None:
+            spans[current] = (spans[current][0], i)
+        name = _header_name(raw)
+        current = None
+        if name is not None and b"]" not in name:
+            key = _decode(name)
+            if key not in spans:
+                spans[key] = (i + 1, len(lines))
+                current = key
+    return spans
+
+
 def section_text(data: bytes, name: str) -> bytes | None:
     """The bytes of the first ``[name]`` stanza from its header to its last marker or data line."""
     lines = _split_raw(data)

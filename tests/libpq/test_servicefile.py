@@ -356,3 +356,14 @@ def test_problems_exact_length_thresholds() -> None:
     assert not any("libpq 14" in n for n in sf.problems(b"[a]\n" + line + b"\n"))
     assert any("libpq 14" in n for n in sf.problems(b"[a]\n" + line + b"x\n"))
     assert any("libpq 14" in n for n in sf.problems(b"[a]\n" + line + b"\r\n"))
+
+
+@given(file_st())
+def test_section_spans_is_section_span_for_every_name(data: bytes) -> None:
+    """The one-pass index answers as the per-name function does, for every name a header could carry."""
+    spans = sf.section_spans(data)
+    for name in ["prod", "Prod", "prod2", "dev", "", "pro", "prod]", *spans]:
+        if "]" in name:
+            assert name not in spans
+            continue
+        assert spans.get(name) == sf.section_span(data, name), name
