@@ -67,7 +67,7 @@ class LocalServer:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -21,7 +21,7 @@ from pgiam.libpq import bulk, pgpass, servicefile
 from tests.conftest import TEST_KEY_ID, TEST_SECRET
 
 HOST = "db1.abc123xyz.us-west-2.rds.amazonaws.com"
-ROUNDS = 120
+ROUNDS = 100
 NAMES = ["s0", "s1", "s2", "s3"]
 FOREIGN_PGPASS = b"# my passwords\nother.example.com:5432:app:bob:s3cr\\:et\r\nzzz:1:a:b:c\n"
 FOREIGN_SERVICES = b"# mine\n[legacy]\nhost=legacy.example.com\n"

@@ -120,13 +120,15 @@ def test_remove_during_a_slow_refresh_is_not_undone(cli: Cli, isolated_env: Path
     b's line and stanza back."""
     slow = tmp_path / "slow-creds"
     creds = json.dumps({"Version": 1, "AccessKeyId": TEST_KEY_ID, "SecretAccessKey": TEST_SECRET})
-    slow.write_text(f"#!/bin/sh\nsleep 2\nprintf '%s' '{creds}'\n")
+    go_slow = tmp_path / "go-slow"  # (the adds sign at once; only the refresh is slow)
+    slow.write_text(f"#!/bin/sh\n[ -e {go_slow} ] && sleep 2\nprintf '%s' '{creds}'\n")
     slow.chmod(0o755)
     aws = isolated_env / ".aws" / "config"
     aws.parent.mkdir()
     aws.write_text(f"[profile slow]\ncredential_process = {slow}\nregion = us-west-2\n")
     assert add(cli, "a", "--profile", "slow")[0] == 0
     assert add(cli, "b", "--profile", "slow", user="bob")[0] == 0
+    go_slow.touch()
     refresh = subprocess.Popen([sys.executable, "-m", "pgiam", "refresh", "--force"], env=cli.environ(),
                                cwd=str(isolated_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.8)  # the refresh is now signing

@@ -55,6 +55,6 @@ def test_same_as_sequential_upserts(chunks: list[bytes], items: list[tuple[str, 
 
 
 def test_many_new_stanzas_in_one_join() -> None:
-    items = [(f"s{i}", [("host", f"h{i}"), ("port", "5432")]) for i in range(3000)]
+    items = [(f"s{i}", [("host", f"h{i}"), ("port", "5432")]) for i in range(1000)]
     got, _, failed = bulk.service_upsert_all(b"# mine\n", items, False)
     assert not failed and got == sequential(b"# mine\n", items, False)[0]

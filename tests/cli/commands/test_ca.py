@@ -52,7 +52,7 @@ def server(tls_cert: tuple[Path, Path]) -> Iterator[str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(tls_cert[0]), str(tls_cert[1]))
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     t.start()
     PAGES.clear()
     good = bundle(2)
