@@ -30,6 +30,13 @@ class Edits:
     now: datetime
     failed: dict[str, PgiamError] = field(default_factory=dict)  # service name -> why (set while issuing)
     warnings: list[str] = field(default_factory=list)
+    _hashes: dict[str, str] = field(default_factory=dict, repr=False)  # key id -> token_hash of its token
+
+    def token_hash(self, kid: str) -> str:
+        h = self._hashes.get(kid)
+        if h is None:
+            h = self._hashes[kid] = token_hash(self.tokens[kid].value)
+        return h
 
     def writes(self) -> list[tuple[str, str]]:
         """(service name, key id) of the verdicts whose new token goes into pgpass."""
@@ -97,9 +104,14 @@ class Edits:
 
     # ------------------------------------------------------------------ state
 
-    def state(self, st: State, *, final: bool, pgpass_before: bytes | None, services_before: bytes | None) -> State:
+    def state(self, st: State, *, final: bool, pgpass_before: bytes | None, services_before: bytes | None,
+              ahead: bool = False) -> State:
         """The state to record: before the files are written (final=False) it claims the new lines and
-        stanzas while keeping the old claims; after (final=True) it drops what is gone."""
+        stanzas while keeping the old claims; after (final=True) it drops what is gone.
+
+        ``ahead``: the final state, recorded before the files are written, for a run that drops nothing
+        (then one state write does): each entry keeps, besides the new token's hash, the hash of pgiam's
+        token now in pgpass, which stays pgiam's if the pgpass write does not happen."""
         st = clone(st)
         entries = st.entries.setdefault(self.pgpass_id, {})
         stanzas = st.stanzas.setdefault(self.service_id, {})
@@ -125,8 +137,12 @@ class Edits:
             v0 = by_kid[kid][0]
             rec.signer = desired.signer(v0.svc)
             if token is not None:
-                h = token_hash(token.value)
-                rec.hashes = [h] if final else [*rec.hashes, h]
+                h = self.token_hash(kid)
+                if ahead:
+                    now_there = next((v.line_hash for v in by_kid[kid] if v.line_hash in rec.hashes), None)
+                    rec.hashes = [h] if now_there is None or now_there == h else [now_there, h]
+                else:
+                    rec.hashes = [h] if final else [*rec.hashes, h]
                 if any(v.take_line for v in by_kid[kid]):
                     pindex = pindex or bulk.PgpassIndex(pgpass_before or b"")
                     found = pindex.find(key_of(kid))
@@ -166,17 +182,18 @@ class Edits:
         from pgiam.aws import tokeninfo
 
         written = dict(self.writes())
+        now = tokeninfo.iso(self.now)
         for v in self.plan.verdicts:
             name = v.svc.name
             prev = st.services.get(name, ServiceState())
             err = v.error or self.failed.get(name)
             if err is not None:
-                prev.last_error = f"{tokeninfo.iso(self.now)} {err}"
+                prev.last_error = f"{now} {err}"
                 st.services[name] = prev
             elif name in written:
                 tok = self.tokens[written[name]]
                 st.services[name] = ServiceState(
-                    last_refresh=tokeninfo.iso(self.now), last_error=None, token_sha256=token_hash(tok.value),
+                    last_refresh=now, last_error=None, token_sha256=self.token_hash(written[name]),
                     expires_at=tokeninfo.iso(tok.expires_at), credential_source=tok.source,
                 )
             elif name in st.services and v.error is None:

@@ -142,6 +142,21 @@ def reconcile(
     (what it displaced comes back on `remove`). strict: the service an `add` is about: any refusal for
     it raises (exit 2, or 1 when its token cannot be had) before anything is written.
     """
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()  # a reconcile makes many objects and no garbage cycles: the collector's passes cost ~15%
+    try:          # of a 10,000-service run, for nothing
+        return _reconcile(ctx, names=names, renew=renew, force=force, edit=edit, strict=strict, sign=sign)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _reconcile(
+    ctx: Context, *, names: list[str] | None, renew: bool, force: bool, edit: Edit | None, strict: str | None,
+    sign: bool,
+) -> list[Outcome]:
     snap = snapshot(ctx, edit=edit, names=names, renew=renew, force=force)
     if names:
         snap.cfg.check_names(names)
@@ -252,7 +267,10 @@ def _commit(
             _issue(ctx, stale, tokens, signers, failed, version)
         edits = Edits(fresh.plan, tokens, fresh.actual.config_id, fresh.actual.pgpass_id,
                       fresh.actual.service_id, ctx.now(), failed)
-        claims = edits.state(fresh.actual.state, final=False, pgpass_before=fresh.actual.pgpass,
+        # A run that drops nothing records its final state at once (one state write, not two): every
+        # ownership record it changes only gains; what a run drops is let go only after it is gone.
+        ahead = not (fresh.plan.drop_entries or fresh.plan.drop_stanzas or fresh.plan.gone)
+        claims = edits.state(fresh.actual.state, final=ahead, ahead=ahead, pgpass_before=fresh.actual.pgpass,
                              services_before=fresh.actual.services)
         claimed = _save_state(ctx, claims)
         if edit is not None and fresh.new_text != fresh.text:
@@ -263,7 +281,7 @@ def _commit(
             ctx.out.warn(f"{ctx.service_file}: {w.replace('pg_service.conf ', '', 1)}")
         if not ok:
             return fresh  # the claims stay recorded: the next run finishes (or cleans up) the job
-        if claimed is not None:
+        if claimed is not None and not ahead:
             now_data = state.read(ctx.state_path)  # (only a pgiam holding this lock writes it: as we left it)
             base = claims if now_data == claimed else state.parse(now_data)
             final = edits.state(base, final=True, pgpass_before=fresh.actual.pgpass,

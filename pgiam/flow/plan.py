@@ -55,8 +55,13 @@ def key_text(key: Key) -> str:
 
 
 def key_id(key: Key) -> str:
-    """How a pgpass key is named in the state file (unambiguous, also for fields holding ':')."""
-    return json.dumps(list(key.fields()), ensure_ascii=False)
+    """How a pgpass key is named in the state file (unambiguous, also for fields holding ':'):
+    ``json.dumps(list(key.fields()), ensure_ascii=False)``, written out with json's own string encoder
+    (a third of the cost; tests/flow/test_plan.py holds the two equal)."""
+    return f"[{_json_str(key.host)}, {_json_str(key.port)}, {_json_str(key.dbname)}, {_json_str(key.user)}]"
+
+
+_json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) does to a str
 
 
 def key_of(kid: str) -> Key:
@@ -78,6 +83,7 @@ class Verdict:
     take_line: bool = False  # --force: replace the user's pgpass line (kept for `remove`)
     take_stanza: bool = False  # --force: replace the user's stanza (kept for `remove`)
     kid: str = ""  # key_id(key), derived once
+    line_hash: str | None = None  # token_hash of the password now in pgpass for its key
 
     def __post_init__(self) -> None:
         if not self.kid:
@@ -121,13 +127,14 @@ class Actual:
         self.longest = max((n for _, n in servicefile.long_lines(self.services)), default=0)
 
 
-def owns_line(password: str, rec: EntryRecord | None, saved: ServiceState | None, svc: Service | None = None) -> bool:
+def owns_line(password: str, rec: EntryRecord | None, saved: ServiceState | None, svc: Service | None = None,
+              h: str | None = None) -> bool:
     """Whether a pgpass password is one pgiam wrote: by the hashes it recorded, or, where no record is
     kept (a state file lost or not writable), an IAM token presigned for this very endpoint and user
-    (a short-lived token, never a password of the user's)."""
+    (a short-lived token, never a password of the user's). ``h``: the password's token_hash, if known."""
     from pgiam.flow.state import token_hash
 
-    h = token_hash(password)
+    h = h or token_hash(password)
     if (rec is not None and h in rec.hashes) or (saved is not None and saved.token_sha256 == h):
         return True
     if rec is not None or svc is None:
@@ -187,33 +194,35 @@ def _unreachable(data: bytes, name: str, line_max: int) -> int | None:
 
 def inspect(
     svc: Service, act: Actual, now: datetime, *, passfile: str | None, bundle: str | None, force: bool,
-    line_max: int = SERVICE_LINE_MAX, renew: bool = False,
+    line_max: int = SERVICE_LINE_MAX, renew: bool = False, key: tuple[Key, str] | None = None,
 ) -> Verdict:
     """The verdict for one valid service. ``renew``: it gets a new token whatever its old one is worth
     (a forced refresh), so that token's expiry is not worked out."""
-    key = desired.pgpass_key(svc)
-    v = Verdict(svc, key, Health.MISSING)
-    kt = key_text(key)
+    pk, kid = key if key is not None else (desired.pgpass_key(svc), "")
+    v = Verdict(svc, pk, Health.MISSING, kid=kid)
     rec = act.entries.get(v.kid)
     saved = act.state.services.get(svc.name)
-    found = act.pindex.find(key)
+    found = act.pindex.find(pk)
     if found is None:
         v.renew, v.reason = True, "no pgpass entry"
     else:
         idx, password = found
-        if not owns_line(password, rec, saved, svc):
+        from pgiam.flow.state import token_hash
+
+        v.line_hash = token_hash(password)
+        if not owns_line(password, rec, saved, svc, v.line_hash):
             v.health = Health.ERROR
             if force:
                 v.take_line, v.renew, v.reason = True, True, "taking over the user's pgpass line"
             else:
                 v.error = PgiamError(
-                    f"pgpass line {idx + 1} ({kt}) was not written by pgiam; pass --force to take it over "
-                    "(`pgiam remove` puts it back), or remove that line"
+                    f"pgpass line {idx + 1} ({key_text(pk)}) was not written by pgiam; pass --force to take it "
+                    "over (`pgiam remove` puts it back), or remove that line"
                 )
         elif renew:
             v.health, v.renew, v.reason = Health.EXPIRING, True, "renewal asked for"
         else:
-            chosen = act.pindex.chosen(key)
+            chosen = act.pindex.chosen(pk)
             expires, why = token_expiry(password, svc, saved, now)
             if rec is not None and rec.signer and rec.signer != desired.signer(svc):
                 expires, why = None, "the token was signed for another service's settings"
@@ -258,20 +267,26 @@ def inspect(
     return v
 
 
-def conflicts(services: list[Service], act: Actual) -> dict[str, PgiamError]:
+def conflicts(services: list[Service], act: Actual, keys: dict[str, tuple[Key, str]] | None = None,
+              ) -> dict[str, PgiamError]:
     """Services that share a pgpass entry but would sign it differently (also with services of other
-    configs recorded in the state). Each such service fails, naming the other."""
+    configs recorded in the state). Each such service fails, naming the other. ``keys``: each
+    service's pgpass key and key id, when the caller has them."""
     out: dict[str, PgiamError] = {}
     by_key: dict[str, Service] = {}
+    signers: dict[str, str] = {}
     for svc in services:
-        key = desired.pgpass_key(svc)
-        kt = key_text(key)
-        other = by_key.setdefault(kt, svc)
-        if other is not svc and desired.signer(other) != desired.signer(svc):
+        key, kid = keys[svc.name] if keys is not None else (desired.pgpass_key(svc), "")
+        kid = kid or key_id(key)
+        other = by_key.setdefault(kid, svc)
+        mine = signers[svc.name] = desired.signer(svc)
+        if other is not svc and signers[other.name] != mine:
+            kt = key_text(key)
             for a, b in ((svc, other), (other, svc)):
                 out[a.name] = PgiamError(_conflict_text(a.name, b.name, kt))
-        rec = act.entries.get(key_id(key))
-        if rec is not None and rec.signer and rec.signer != desired.signer(svc):
+        rec = act.entries.get(kid)
+        if rec is not None and rec.signer and rec.signer != mine:
+            kt = key_text(key)
             foreign = [n for c, n in rec.owners if c != act.config_id]
             if foreign:
                 out[svc.name] = PgiamError(_conflict_text(svc.name, f"{foreign[0]} (of another config)", kt))
@@ -292,17 +307,22 @@ def make_plan(
     needs any more (a broken service keeps what it has). ``gone``: services the verb is removing, whose
     lines may predate ownership records (state version 1: known by the token hash alone)."""
     plan = Plan()
-    clash = conflicts(services, act)
+    keys = {}
+    for svc in services:
+        key = desired.pgpass_key(svc)
+        keys[svc.name] = (key, key_id(key))
+    clash = conflicts(services, act, keys)
     for svc in services:
         if selected is not None and svc.name not in selected:
             continue
-        v = inspect(svc, act, now, passfile=passfile, bundle=bundle, force=force, line_max=line_max, renew=renew)
+        v = inspect(svc, act, now, passfile=passfile, bundle=bundle, force=force, line_max=line_max, renew=renew,
+                    key=keys[svc.name])
         if svc.name in clash:
             v.health, v.error = Health.ERROR, clash[svc.name]
         elif renew and v.error is None:
             v.renew = True
         plan.verdicts.append(v)
-    needed = {key_id(desired.pgpass_key(s)) for s in services}
+    needed = {kid for _, kid in keys.values()}
     keep_names = {s.name for s in services} | broken
     for kid, rec in act.entries.items():
         mine = [(c, n) for c, n in rec.owners if c == act.config_id]

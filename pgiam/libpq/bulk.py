@@ -178,6 +178,7 @@ class ServiceIndex:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self._read: dict[str, tuple[list[tuple[str, str]] | None, bool | None]] = {}  # name -> lookup()
         self._sections: dict[bytes, bytes] = {}
         for section in servicefile.parse(data).sections:
             if section.name is not None and section.name not in self._sections:
@@ -189,11 +190,18 @@ class ServiceIndex:
             return self.data
         return self._sections.get(name.encode("utf-8", "surrogateescape"), b"")
 
+    def _lookup(self, name: str) -> tuple[list[tuple[str, str]] | None, bool | None]:
+        found = self._read.get(name)
+        if found is None:
+            found = self._read[name] = servicefile.lookup(self.section(name), name)
+        return found
+
     def get(self, name: str) -> list[tuple[str, str]] | None:
-        return servicefile.get(self.section(name), name)
+        pairs = self._lookup(name)[0]
+        return None if pairs is None else list(pairs)
 
     def is_managed(self, name: str) -> bool | None:
-        return servicefile.is_managed(self.section(name), name)
+        return self._lookup(name)[1]
 
     def unchanged_by_upsert(self, name: str, params: Sequence[tuple[str, str]], force: bool) -> bool:
         """Whether ``servicefile.upsert`` would leave the stanza's bytes as they are."""

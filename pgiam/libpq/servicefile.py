@@ -156,6 +156,25 @@ def get(data: bytes, name: str) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def lookup(data: bytes, name: str) -> tuple[list[tuple[str, str]] | None, bool | None]:
+    """``(get(data, name), is_managed(data, name))`` from one pass."""
+    lines = _split_raw(data)
+    found = _find(lines, name.encode("utf-8", "surrogateescape"))
+    if found is None:
+        return None, None
+    pairs: list[tuple[str, str]] = []
+    managed = False
+    for raw in lines[found[0] + 1 : found[1]]:
+        if _is_marker(raw):
+            managed = True
+        if not _is_data(raw):
+            continue
+        key, sep, value = raw.strip().partition(b"=")
+        if sep:
+            pairs.append((_decode(key), _decode(value)))
+    return pairs, managed
+
+
 def section_span(data: bytes, name: str) -> tuple[int, int] | None:
     """1-based (header line, last line) of the first ``[name]`` section, or None."""
     lines = _split_raw(data)

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pgiam.aws import rds
 from pgiam.aws.tokeninfo import iso
@@ -188,3 +190,16 @@ def test_db_user_prefixes_redshift_iam_users_only() -> None:
     rs = service(host="c1.abc123xyz.us-west-2.redshift.amazonaws.com")
     assert rs.kind == "redshift" and db_user(rs) == "IAM:alice"
     assert db_user(replace(rs, user="IAMR:alice")) == "IAMR:alice"  # already mapped: kept
+
+
+@given(st.tuples(st.text(max_size=8), st.text(max_size=8), st.text(max_size=8), st.text(max_size=8)))
+def test_key_id_is_what_json_dumps_writes(fields: tuple[str, str, str, str]) -> None:
+    """key_id restates json.dumps(list(fields), ensure_ascii=False) (the state file's key names)."""
+    import json
+
+    from pgiam.flow.plan import key_id, key_of
+    from pgiam.libpq.pgpass import Key
+
+    key = Key(*fields)
+    assert key_id(key) == json.dumps(list(fields), ensure_ascii=False)
+    assert key_of(key_id(key)) == key

@@ -367,3 +367,8 @@ def test_section_spans_is_section_span_for_every_name(data: bytes) -> None:
             assert name not in spans
             continue
         assert spans.get(name) == sf.section_span(data, name), name
+
+
+@given(file_st(), st.sampled_from(["prod", "Prod", "prod2", "dev", "", "pro", "prod]"]))
+def test_lookup_is_get_and_is_managed(data: bytes, name: str) -> None:
+    assert sf.lookup(data, name) == (sf.get(data, name), sf.is_managed(data, name))
