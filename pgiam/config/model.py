@@ -18,11 +18,6 @@ from pgiam.config.clouds import CLOUD_KINDS
 from pgiam.config.endpoints import is_ip_or_local, parse_endpoint
 from pgiam.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10
-    import tomli as tomllib
-
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 LIBPQ_KEY_RE = re.compile(r"^[a-z_]+$")
 KINDS = kinds.NAMES
@@ -149,6 +144,11 @@ class Config:
 
 
 def parse_toml(text: bytes, path: Path) -> dict[str, Any]:
+    # (imported here: a run whose config comes from pgiam.flow.tomlcache never needs the parser)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10
+        import tomli as tomllib
     try:
         return tomllib.loads(text.decode("utf-8"))
     except UnicodeDecodeError as e:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from pgiam.libpq.version import format_version, parse_version
@@ -24,6 +23,8 @@ ENV_OVERRIDE = "PGIAM_LIBPQ_VERSION"  # e.g. "15.4" (tests, or a client pgiam ca
 
 
 def _run(argv: list[str]) -> str | None:
+    import subprocess  # (only when the version is not remembered: ~2.5 ms of imports)
+
     exe = shutil.which(argv[0])
     if exe is None:
         return None

@@ -58,6 +58,9 @@ class _Stop:
 
 
 def run(ctx: Context, names: list[str], force: bool, every_text: str) -> int:
+    import gc
+
+    gc.enable()  # (the one-shot entry point turns the collector off; this process lives on)
     every = schedule.parse_every(every_text)
     schedule.check_every(every, ctx.load_config().select(names))  # a bad interval or config: exit 2 now
     stop = _Stop()
