@@ -327,20 +327,13 @@ def make_service(name: str, values: Mapping[str, tuple[Path, Any]]) -> Service:
         types = SERVICE_KEYS.get(key)
         if types is None:
             raise ConfigError(f"{where}: unknown key {key!r} ({_known_keys(key)})")
-        _value(where, path, name, key, raw_value, types)
-        if (isinstance(raw_value, bool) and bool not in types) or not isinstance(raw_value, types):
-            want = " or ".join("table" if t is dict else "array" if t is list else t.__name__ for t in types)
-            raise ConfigError(f"{where}: key {key!r} must be {want}, not {type(raw_value).__name__}")
-        if isinstance(value, str):
-            _check_text(path, name, key, value)
-            if value == "":
-                raise ConfigError(f"{where}: key {key!r} must not be empty")
+        _value(where, path, name, key, raw_value, types)  # (type, text, emptiness, bounds, libpq table)
         if key in ("port", "local_port") and not 1 <= value <= 65535:
             raise ConfigError(f"{where}: key {key!r} must be a TCP port (1-65535), not {value}")
         if key in ("refresh_before", "token_lifetime") and value <= 0:
             raise ConfigError(f"{where}: key {key!r} must be a positive number of seconds")
         if key == "libpq":
-            kw[key] = _libpq_table(path, name, value)
+            kw[key] = _libpq_table(path, name, value)  # (checked by _value; this builds it)
         elif key == "db_groups":
             if not all(isinstance(g, str) and g for g in value):
                 raise ConfigError(f"{where}: key 'db_groups' must be an array of non-empty strings")
