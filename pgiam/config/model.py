@@ -312,7 +312,7 @@ def _value(where: str, path: Path, name: str, key: str, raw_value: Any, types: t
 
 
 def _check_text(path: Path, name: str, key: str, value: str) -> None:
-    if any(c in value for c in "\n\r\0"):
+    if "\n" in value or "\r" in value or "\0" in value:
         raise ConfigError(f"{path}: service {name!r}: key {key!r} must not contain newline, CR or NUL")
     if value != value.strip():
         raise ConfigError(f"{path}: service {name!r}: key {key!r} has leading or trailing whitespace")
@@ -321,9 +321,10 @@ def _check_text(path: Path, name: str, key: str, value: str) -> None:
 def make_service(name: str, values: Mapping[str, tuple[Path, Any]]) -> Service:
     """Validate one merged service (values carry the file each came from)."""
     kw: dict[str, Any] = {}
+    wheres: dict[Path, str] = {}
     for key, (path, raw_value) in values.items():
         value: Any = raw_value
-        where = f"{path}: service {name!r}"
+        where = wheres.get(path) or wheres.setdefault(path, f"{path}: service {name!r}")
         types = SERVICE_KEYS.get(key)
         if types is None:
             raise ConfigError(f"{where}: unknown key {key!r} ({_known_keys(key)})")

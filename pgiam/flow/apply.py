@@ -30,6 +30,7 @@ class Edits:
     now: datetime
     failed: dict[str, PgiamError] = field(default_factory=dict)  # service name -> why (set while issuing)
     warnings: list[str] = field(default_factory=list)
+    lines: dict[str, bytes] = field(default_factory=dict)  # key id -> its pgpass line (as formatted when issued)
     _hashes: dict[str, str] = field(default_factory=dict, repr=False)  # key id -> token_hash of its token
 
     def token_hash(self, kid: str) -> str:
@@ -38,24 +39,28 @@ class Edits:
             h = self._hashes[kid] = token_hash(self.tokens[kid].value)
         return h
 
-    def writes(self) -> list[tuple[str, str]]:
-        """(service name, key id) of the verdicts whose new token goes into pgpass."""
-        out = []
-        for v in self.plan.verdicts:
-            kid = v.kid
-            if v.error is None and v.renew and v.svc.name not in self.failed and kid in self.tokens:
-                out.append((v.svc.name, kid))
-        return out
+    def written(self) -> list[Verdict]:
+        """The verdicts whose new token goes into pgpass."""
+        return [v for v in self.plan.verdicts
+                if v.error is None and v.renew and v.svc.name not in self.failed and v.kid in self.tokens]
+
+    def writes(self) -> dict[str, str]:
+        """service name -> key id, for the verdicts whose new token goes into pgpass."""
+        return {v.svc.name: v.kid for v in self.written()}
 
     # ------------------------------------------------------------------ pgpass
 
     def pgpass(self, data: bytes | None) -> bytes | None:
         text = data or b""
         items: dict[str, tuple[pgpass.Key, str]] = {}
-        for _, kid in self.writes():
-            items[kid] = (key_of(kid), self.tokens[kid].value)
+        formatted: dict[pgpass.Key, bytes] = {}
+        for v in self.written():
+            kid = v.kid
+            items[kid] = (v.key, self.tokens[kid].value)
+            if kid in self.lines:
+                formatted[items[kid][0]] = self.lines[kid]
         if items:
-            text = bulk.pgpass_upsert_all(text, list(items.values()))
+            text = bulk.pgpass_upsert_all(text, list(items.values()), formatted)
         for kid, rec in self.plan.drop_entries:
             if any(c != self.config_id for c, _ in rec.owners):
                 continue  # another config's services still need it
@@ -115,7 +120,7 @@ class Edits:
         st = clone(st)
         entries = st.entries.setdefault(self.pgpass_id, {})
         stanzas = st.stanzas.setdefault(self.service_id, {})
-        written = dict(self.writes())
+        written = self.writes()
         pindex: bulk.PgpassIndex | None = None  # (needed only where a forced add takes a user's line)
         owners: dict[str, list[tuple[str, str]]] = {}
         by_kid: dict[str, list[Verdict]] = {}
@@ -181,7 +186,7 @@ class Edits:
     def _record_services(self, st: State) -> None:
         from pgiam.aws import tokeninfo
 
-        written = dict(self.writes())
+        written = self.writes()
         now = tokeninfo.iso(self.now)
         for v in self.plan.verdicts:
             name = v.svc.name

@@ -54,6 +54,16 @@ class Outcome:
 
 
 @dataclass
+class Issued:
+    """The tokens a reconcile signed, by pgpass key id: the token, what signed it (desired.signer),
+    and its pgpass line as formatted when its length was checked."""
+
+    tokens: dict[str, Token] = field(default_factory=dict)
+    signers: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
 class Snapshot:
     """The config and the files, read once, and the plan over them."""
 
@@ -164,18 +174,17 @@ def _reconcile(
         _refuse(ctx, snap, strict)
     failed: dict[str, PgiamError] = {}
     version = _check_libpq(ctx, snap.plan, failed, strict) if snap.plan.busy else None
-    tokens: dict[str, Token] = {}
-    signers: dict[str, str] = {}
+    issued = Issued()
     if sign and snap.plan.renew:
-        _issue(ctx, snap.plan.renew, tokens, signers, failed, version)
+        _issue(ctx, snap.plan.renew, issued, failed, version)
     if strict is not None and strict in failed:
         raise PgiamError(f"{strict}: {failed[strict]} (nothing was saved)", exit_code=failed[strict].exit_code)
     if snap.plan.busy or (edit is not None and snap.new_text != snap.text):
-        snap = _commit(ctx, snap, tokens, signers, failed, version, edit=edit, names=names, renew=renew, force=force,
+        snap = _commit(ctx, snap, issued, failed, version, edit=edit, names=names, renew=renew, force=force,
                        sign=sign)
     elif _too_open(ctx):
         _mode_fixed(ctx, ctx.pgpass, atomic.update_file(ctx.pgpass, lambda d: d, private=True))
-    return _outcomes(snap, tokens, failed, names)
+    return _outcomes(snap, issued.tokens, failed, names)
 
 
 def _refuse(ctx: Context, snap: Snapshot, name: str) -> None:
@@ -218,7 +227,7 @@ def _check_libpq(ctx: Context, plan: Plan, failed: dict[str, PgiamError], strict
 
 
 def _issue(
-    ctx: Context, verdicts: list[Verdict], tokens: dict[str, Token], signers: dict[str, str],
+    ctx: Context, verdicts: list[Verdict], issued: Issued,
     failed: dict[str, PgiamError], version: tuple[int, int] | None,
 ) -> None:
     """One token per pgpass entry (services sharing it share the token); credentials once per profile."""
@@ -233,25 +242,26 @@ def _issue(
             by_key.setdefault(v.kid, []).append(v)
     now = ctx.now()
     for kid, group in by_key.items():
-        if kid in tokens:
+        if kid in issued.tokens:
             continue
         svc = group[0].svc
         try:
             tok = get_provider(svc.kind).issue(svc, cache, now)
-            line = pgpass.format_line(group[0].key, tok.value).rstrip(b"\r\n")
-            problem = rules.pgpass_line_problem(version, svc.name, len(line))
+            line = pgpass.format_line(group[0].key, tok.value)
+            problem = rules.pgpass_line_problem(version, svc.name, len(line.rstrip(b"\r\n")))
             if problem is not None:
                 raise PgiamError(problem)
         except PgiamError as e:
             for v in group:
                 failed[v.svc.name] = PgiamError(str(e), exit_code=1)
             continue
-        tokens[kid] = tok
-        signers[kid] = desired.signer(svc)
+        issued.tokens[kid] = tok
+        issued.signers[kid] = desired.signer(svc)
+        issued.lines[kid] = line
 
 
 def _commit(
-    ctx: Context, snap: Snapshot, tokens: dict[str, Token], signers: dict[str, str], failed: dict[str, PgiamError],
+    ctx: Context, snap: Snapshot, issued: Issued, failed: dict[str, PgiamError],
     version: tuple[int, int] | None, *, edit: Edit | None, names: list[str] | None, renew: bool, force: bool,
     sign: bool,
 ) -> Snapshot:
@@ -260,13 +270,13 @@ def _commit(
         fresh = snapshot(ctx, edit=edit, names=names, renew=renew, force=force, prior=snap)
         # a service whose token was issued for other settings (a concurrent add changed it) signs again
         stale = [v for v in fresh.plan.renew if v.svc.name not in failed and (
-            signers.get(v.kid) != desired.signer(v.svc))]
+            issued.signers.get(v.kid) != desired.signer(v.svc))]
         if sign and stale:
             for v in stale:
-                tokens.pop(v.kid, None)
-            _issue(ctx, stale, tokens, signers, failed, version)
-        edits = Edits(fresh.plan, tokens, fresh.actual.config_id, fresh.actual.pgpass_id,
-                      fresh.actual.service_id, ctx.now(), failed)
+                issued.tokens.pop(v.kid, None)
+            _issue(ctx, stale, issued, failed, version)
+        edits = Edits(fresh.plan, issued.tokens, fresh.actual.config_id, fresh.actual.pgpass_id,
+                      fresh.actual.service_id, ctx.now(), failed, lines=issued.lines)
         # A run that drops nothing records its final state at once (one state write, not two): every
         # ownership record it changes only gains; what a run drops is let go only after it is gone.
         ahead = not (fresh.plan.drop_entries or fresh.plan.drop_stanzas or fresh.plan.gone)

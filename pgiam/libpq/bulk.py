@@ -9,7 +9,7 @@ the per-key functions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pgiam.errors import PgiamError
 from pgiam.libpq import pgpass, servicefile
@@ -99,11 +99,15 @@ def _terminator(raw: bytes) -> bytes:
     return raw[len(raw.rstrip(b"\r\n")) :]
 
 
-def pgpass_upsert_all(data: bytes, items: Sequence[tuple[Key, str]]) -> bytes:
-    """Same as applying ``pgpass.upsert`` for each (key, password) in order, in one pass when it can."""
+def pgpass_upsert_all(data: bytes, items: Sequence[tuple[Key, str]],
+                      formatted: Mapping[Key, bytes] | None = None) -> bytes:
+    """Same as applying ``pgpass.upsert`` for each (key, password) in order, in one pass when it can.
+    ``formatted``: ``pgpass.format_line(key, password)`` of items, where the caller has it already."""
     out = None
     if b"\0" not in data:  # (with a NUL the first upsert raises after validating only its own item)
-        bodies = [(key, pgpass.format_line(key, password)[:-1]) for key, password in items]  # may raise
+        done = formatted or {}
+        bodies = [(key, (done.get(key) or pgpass.format_line(key, password))[:-1])  # may raise
+                  for key, password in items]
         out = _upsert_fast(data, bodies)
     if out is None:
         out = data

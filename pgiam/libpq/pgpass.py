@@ -122,6 +122,13 @@ def _field_at(content: bytes, i: int) -> tuple[bytes, int]:
 
 
 def _split_fields(content: bytes) -> tuple[tuple[bytes, ...], tuple[bool, ...]]:
+    if b"\\" not in content:  # no escapes (most lines): every ':' ends a field
+        parts = content.split(b":", 5)[:5]
+        return tuple(parts), tuple(part == b"*" for part in parts)
+    return _split_escaped(content)
+
+
+def _split_escaped(content: bytes) -> tuple[tuple[bytes, ...], tuple[bool, ...]]:
     fields: list[bytes] = []
     wild: list[bool] = []
     n = len(content)
@@ -182,7 +189,7 @@ def _encode(name: str, value: str) -> bytes:
 
 def _validate(key: Key, password: str) -> None:
     for name, value in zip(_FIELD_NAMES, (*key.fields(), password)):
-        if any(c in value for c in "\0\r\n"):
+        if "\0" in value or "\r" in value or "\n" in value:
             raise UsageError(f"pgpass {name} must not contain NUL, CR or LF characters")
         if not value:
             hint = "" if name == "password" else " (libpq never matches an empty field; use * for any)"
@@ -196,23 +203,11 @@ def _escape_field(value: str) -> str:
     return value if value == WILDCARD else escape(value)
 
 
-_LINE_CACHE: dict[tuple[Key, str], bytes] = {}
-
-
 def format_line(key: Key, password: str) -> bytes:
-    """The LF-terminated line pgiam writes: five escaped fields. Raises UsageError on bad values.
-
-    Remembered (a pure function): a refresh checks each new line's length, then writes it."""
-    hit = _LINE_CACHE.get((key, password))
-    if hit is not None:
-        return hit
+    """The LF-terminated line pgiam writes: five escaped fields. Raises UsageError on bad values."""
     _validate(key, password)
     text = ":".join([*(_escape_field(v) for v in key.fields()), escape(password)])
-    line = text.encode("utf-8", "surrogateescape") + b"\n"
-    if len(_LINE_CACHE) > 8192:
-        _LINE_CACHE.clear()
-    _LINE_CACHE[(key, password)] = line
-    return line
+    return text.encode("utf-8", "surrogateescape") + b"\n"
 
 
 # --------------------------------------------------------------------------- libpq emulation

@@ -452,3 +452,11 @@ def test_problems_length_limit_is_318() -> None:
     assert pgpass.problems(ok + b"\n") == []
     assert pgpass.problems(ok + b"\r\n") != []  # the CR counts towards old libpq's 319-byte pieces
     assert pgpass.problems(b"") == []
+
+
+@given(st.binary(max_size=40).map(lambda b: b.replace(b"\\", b"").replace(b"\n", b"")),
+       st.sampled_from([b"", b":", b"::::", b"*:", b":*"]))
+def test_lines_without_escapes_split_as_the_escape_aware_splitter_does(body: bytes, extra: bytes) -> None:
+    """The shortcut for lines without a backslash gives the general splitter's fields and wildcards."""
+    content = extra + body + extra
+    assert pgpass._split_fields(content) == pgpass._split_escaped(content)
