@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pgiam.config.model import Service
 from pgiam.errors import PgiamError
 from pgiam.flow import desired
-from pgiam.flow.state import EntryRecord, ServiceState, StanzaRecord, State
+from pgiam.flow.state import EntryRecord, ServiceState, StanzaRecord, State, token_hash
 from pgiam.libpq import servicefile
 from pgiam.libpq.bulk import PgpassIndex, ServiceIndex
 from pgiam.libpq.pgpass import Key
@@ -132,8 +132,6 @@ def owns_line(password: str, rec: EntryRecord | None, saved: ServiceState | None
     """Whether a pgpass password is one pgiam wrote: by the hashes it recorded, or, where no record is
     kept (a state file lost or not writable), an IAM token presigned for this very endpoint and user
     (a short-lived token, never a password of the user's). ``h``: the password's token_hash, if known."""
-    from pgiam.flow.state import token_hash
-
     h = h or token_hash(password)
     if (rec is not None and h in rec.hashes) or (saved is not None and saved.token_sha256 == h):
         return True
@@ -152,7 +150,6 @@ def token_expiry(token: str, svc: Service, saved: ServiceState | None, now: date
     Returns (None, why) when the token cannot be used for this service now.
     """
     from pgiam.aws import tokeninfo
-    from pgiam.flow.state import token_hash
 
     expires: datetime | None = None
     info = tokeninfo.decode(token)
@@ -207,8 +204,6 @@ def inspect(
         v.renew, v.reason = True, "no pgpass entry"
     else:
         idx, password = found
-        from pgiam.flow.state import token_hash
-
         v.line_hash = token_hash(password)
         if not owns_line(password, rec, saved, svc, v.line_hash):
             v.health = Health.ERROR

@@ -97,12 +97,13 @@ def parse(data: bytes | None) -> State:
     if not isinstance(doc, dict):
         return st
     services = doc.get("services")
-    known = set(ServiceState.__dataclass_fields__)
     if isinstance(services, dict):
         for name, entry in services.items():
-            if isinstance(entry, dict):
+            if isinstance(entry, dict):  # (a field that is not a string is as good as missing)
+                g = entry.get
                 st.services[name] = ServiceState(
-                    **{k: v for k, v in entry.items() if k in known and (v is None or isinstance(v, str))}
+                    _opt_str(g("last_refresh")), _opt_str(g("last_error")), _opt_str(g("token_sha256")),
+                    _opt_str(g("expires_at")), _opt_str(g("credential_source")),
                 )
     for path, recs in _dict(doc.get("entries")).items():
         for key, rec in _dict(recs).items():

@@ -19,9 +19,11 @@ _FieldKey = tuple[tuple[bytes, ...], tuple[bool, ...]]
 
 
 def _key_fields(key: Key) -> _FieldKey:
-    values = key.fields()
-    enc = tuple(v.encode("utf-8", "surrogateescape") for v in values)
-    return enc, tuple(v == pgpass.WILDCARD for v in values)
+    h, p, d, u = key.host, key.port, key.dbname, key.user
+    enc = (h.encode("utf-8", "surrogateescape"), p.encode("utf-8", "surrogateescape"),
+           d.encode("utf-8", "surrogateescape"), u.encode("utf-8", "surrogateescape"))
+    star = pgpass.WILDCARD
+    return enc, (h == star, p == star, d == star, u == star)
 
 
 # --------------------------------------------------------------------------- pgpass: reading

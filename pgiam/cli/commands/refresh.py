@@ -42,6 +42,8 @@ def report(ctx: Context, outcomes: list[lifecycle.Outcome]) -> None:
     from pgiam.aws.tokeninfo import iso
 
     for o in outcomes:
+        if ctx.out.quiet and o.error is None:
+            continue  # (only errors are printed under --quiet)
         until = f" (valid until {iso(o.expires_at)})" if o.expires_at else ""
         if o.action is lifecycle.Action.REFRESHED:
             ctx.out.info(f"{o.name}: refreshed{until}")
