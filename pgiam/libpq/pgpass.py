@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pgiam.errors import PgiamError, UsageError
 from pgiam.libpq.lines import split_raw as _split_raw
@@ -65,9 +66,8 @@ class Key:
         return (self.host, self.port, self.dbname, self.user)
 
 
-@dataclass(frozen=True)
-class Line:
-    """One physical line.
+class Line(NamedTuple):
+    """One physical line (a named tuple: a 1000-line file is parsed on every run that writes).
 
     raw: the exact bytes, terminator included (the last line may have none).
     fields: the unescaped fields of a data line (at most five; anything after the password's first
@@ -124,7 +124,7 @@ def _field_at(content: bytes, i: int) -> tuple[bytes, int]:
 def _split_fields(content: bytes) -> tuple[tuple[bytes, ...], tuple[bool, ...]]:
     if b"\\" not in content:  # no escapes (most lines): every ':' ends a field
         parts = content.split(b":", 5)[:5]
-        return tuple(parts), tuple(part == b"*" for part in parts)
+        return tuple(parts), tuple(map(b"*".__eq__, parts))
     return _split_escaped(content)
 
 
