@@ -47,6 +47,17 @@ def default_pgpass(p: Platform) -> Path:
     return _libpq_dir(p) / ("pgpass.conf" if p.windows else ".pgpass")
 
 
+BUNDLE_NAME = "rds-global-bundle.pem"
+
+
+def default_bundle(p: Platform) -> Path:
+    """Where `pgiam ca install` puts the RDS CA bundle: ~/.postgresql/rds-global-bundle.pem, libpq's
+    per-user TLS directory (%APPDATA%\\postgresql on Windows)."""
+    if p.windows:
+        return default_pgpass(p).parent / BUNDLE_NAME
+    return p.home / ".postgresql" / BUNDLE_NAME
+
+
 def default_service_file(p: Platform) -> Path:
     """libpq's built-in per-user service file location (ignoring PGSERVICEFILE)."""
     return _libpq_dir(p) / ".pg_service.conf"

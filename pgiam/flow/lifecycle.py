@@ -96,7 +96,7 @@ def passfile(ctx: Context) -> str | None:
 
 def bundle(ctx: Context) -> str | None:
     """The CA bundle `pgiam ca install` wrote, when it is there: services that pin no sslrootcert use it."""
-    from pgiam.host.ca import default_bundle
+    from pgiam.config.paths import default_bundle
 
     b = default_bundle(ctx.platform)
     return str(b) if b.is_file() else None

@@ -1,6 +1,6 @@
-"""The Amazon RDS CA bundle: where it goes, and whether bytes really are a PEM certificate bundle.
+"""The Amazon RDS CA bundle: whether bytes really are a PEM certificate bundle.
 
-Pure except for `default_bundle()` reading the platform; fetching and writing live in commands/ca.py.
+Pure (the bundle's default path lives in pgiam.config.paths); fetching and writing live in commands/ca.py.
 """
 
 from __future__ import annotations
@@ -8,13 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from pathlib import Path
 
-from pgiam.config.paths import Platform, default_pgpass
 from pgiam.errors import PgiamError
 
 DEFAULT_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
-BUNDLE_NAME = "rds-global-bundle.pem"
 MAX_BYTES = 4 * 1024 * 1024  # the global bundle is ~160 KB
 
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -24,14 +21,6 @@ _BLOCK_RE = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE--
 
 class BundleError(PgiamError):
     """The bytes are not a usable PEM certificate bundle (exit 1); nothing was written."""
-
-
-def default_bundle(p: Platform) -> Path:
-    """~/.postgresql/rds-global-bundle.pem: libpq's per-user TLS directory (%APPDATA%\\postgresql on
-    Windows)."""
-    if p.windows:
-        return default_pgpass(p).parent / BUNDLE_NAME
-    return p.home / ".postgresql" / BUNDLE_NAME
 
 
 def _der_length_ok(der: bytes) -> bool:

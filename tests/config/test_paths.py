@@ -266,3 +266,10 @@ def test_doctor_mode_bits_check(tmp_path: Path) -> None:
 
     assert doctor.mode_bits(windows(tmp_path, APPDATA=str(tmp_path))).status == doctor.WARN
     assert doctor.mode_bits(linux(tmp_path)).status == doctor.OK
+
+
+def test_default_bundle_paths() -> None:
+    unix = paths.Platform("linux", {}, Path("/home/a"))
+    assert paths.default_bundle(unix) == Path("/home/a/.postgresql/rds-global-bundle.pem")
+    win = paths.Platform("windows", {"APPDATA": "C:/Users/a/AppData/Roaming"}, Path("C:/Users/a"))
+    assert paths.default_bundle(win) == Path("C:/Users/a/AppData/Roaming/postgresql/rds-global-bundle.pem")

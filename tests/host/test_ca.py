@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from pgiam.config.paths import Platform
 from pgiam.host import ca
 from tests.ca_helpers import bundle
 
@@ -65,9 +62,3 @@ def test_rejects_non_sequence_der() -> None:
     with pytest.raises(ca.BundleError, match="not a complete DER"):
         ca.count_certificates(data)
 
-
-def test_default_bundle_paths() -> None:
-    unix = Platform("linux", {}, Path("/home/a"))
-    assert ca.default_bundle(unix) == Path("/home/a/.postgresql/rds-global-bundle.pem")
-    win = Platform("windows", {"APPDATA": "C:/Users/a/AppData/Roaming"}, Path("C:/Users/a"))
-    assert ca.default_bundle(win) == Path("C:/Users/a/AppData/Roaming/postgresql/rds-global-bundle.pem")

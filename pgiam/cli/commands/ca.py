@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from pgiam import atomic
+from pgiam.config.paths import default_bundle
 from pgiam.errors import UsageError
 from pgiam.flow.context import Context
 from pgiam.host import ca
@@ -61,7 +62,7 @@ def read_source(source: str) -> tuple[bytes, str]:
 
 def install(ctx: Context, source: str | None, dest: str | None) -> int:
     src = source or ca.DEFAULT_URL
-    target = Path(os.path.expanduser(dest)) if dest else ca.default_bundle(ctx.platform)
+    target = Path(os.path.expanduser(dest)) if dest else default_bundle(ctx.platform)
     data, shown = read_source(src)
     n = ca.count_certificates(data, shown)
     changed = atomic.update_file(target, lambda _old: data, private=False)
