@@ -143,6 +143,39 @@ class Config:
             )
 
 
+# --------------------------------------------------------------------------- a built config as plain data
+
+_SERVICE_FIELDS = tuple(Service.__dataclass_fields__)
+
+
+def to_plain(cfg: Config) -> tuple[Any, ...]:
+    """The config as plain values (what marshal holds), for pgiam.flow.tomlcache: ``from_plain``
+    gives it back equal."""
+    services = [tuple(getattr(s, f) for f in _SERVICE_FIELDS) for s in cfg.services.values()]
+    broken = [(name, str(err)) for name, err in cfg.broken.items()]
+    settings = {k: getattr(cfg, k) for k in GLOBAL_KEYS}
+    return (_SERVICE_FIELDS, cfg.exists, services, broken, settings)
+
+
+def from_plain(path: Path, plain: tuple[Any, ...]) -> Config | None:
+    """``to_plain`` undone; None when the data is not that shape (another pgiam's cache)."""
+    try:
+        fields, exists, services, broken, settings = plain
+        if tuple(fields) != _SERVICE_FIELDS:
+            return None
+        built: dict[str, Service] = {}
+        for values in services:
+            svc = object.__new__(Service)  # (frozen: its __init__ sets 21 fields one by one)
+            svc.__dict__.update(zip(_SERVICE_FIELDS, values))
+            built[svc.name] = svc
+        if set(settings) != set(GLOBAL_KEYS):
+            return None
+        return Config(path=path, services=built, exists=bool(exists),
+                      broken={name: ConfigError(text) for name, text in broken}, **settings)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
 def parse_toml(text: bytes, path: Path) -> dict[str, Any]:
     # (imported here: a run whose config comes from pgiam.flow.tomlcache never needs the parser)
     if sys.version_info >= (3, 11):

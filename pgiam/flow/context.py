@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -63,8 +64,21 @@ class Context:
 
                 cache = self.state_path.with_name(self.state_path.name + ".config-cache")
                 parse = self.__dict__["_config_parser"] = tomlcache.parser(cache, config.parse_toml)
-            cfg = config.load(self.config_path, site, parse, text=None if text is None else text.encode("utf-8"))
-            if memo_key[1] is not _UNREADABLE and memo_key[2] is not _UNREADABLE:
+            readable = memo_key[1] is not _UNREADABLE and memo_key[2] is not _UNREADABLE
+            user_bytes = memo_key[2] if text is None else text.encode("utf-8")
+            # everything building the config depends on: both files' names and bytes, the home
+            # directory (`~` in paths) and the code that builds it
+            built_key = (str(self.config_path), str(site) if site else "", user_bytes, memo_key[1],
+                         os.path.expanduser("~"), _builder_signature()) if readable else None
+            found = parse.recall(built_key) if built_key is not None else None
+            cfg_or_none = config.from_plain(self.config_path, found) if found is not None else None
+            if cfg_or_none is None:
+                cfg_or_none = config.load(self.config_path, site, parse, text=None if text is None else
+                                          text.encode("utf-8"))
+                if built_key is not None:
+                    parse.remember(built_key, config.to_plain(cfg_or_none))
+            cfg = cfg_or_none
+            if readable:
                 self.__dict__["_config_memo"] = (memo_key, cfg)
         self.credential_timeout = cfg.credential_timeout
         return cfg
@@ -111,6 +125,22 @@ class Context:
             cached = (self.pgpass, _same(self.pgpass, paths.default_pgpass(self.platform)))
             self.__dict__["_pgpass_default"] = cached
         return bool(cached[1])
+
+
+def _builder_signature() -> tuple[object, ...]:
+    """The code that builds a config: pgiam's version and the identity on disk of the config package's
+    modules (an edited checkout builds anew)."""
+    import pgiam
+    from pgiam.config import clouds, endpoints, kinds
+
+    out: list[object] = [pgiam.__version__]
+    for mod in (config, kinds, clouds, endpoints):
+        try:
+            st = os.stat(mod.__file__ or "")
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 _UNREADABLE = b"\0unreadable"  # (a file that could not be read: never taken from the memo)

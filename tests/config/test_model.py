@@ -241,3 +241,18 @@ def test_an_invalid_service_does_not_hide_the_others(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="sslmod"):
         cfg.select(["b"])
     assert [s.name for s in cfg.select(["c"])] == ["c"]
+
+
+def test_a_built_config_as_plain_data_comes_back_equal() -> None:
+    """What pgiam.flow.tomlcache keeps of a built config (marshal-able values) gives the same config."""
+    from pgiam.config.model import Config, ConfigError, Service, from_plain, to_plain
+
+    svc = Service(name="a", host="db1.abcdefghijkl.eu-west-1.rds.amazonaws.com", user="u",
+                  libpq=(("application_name", "x"),), db_groups=("g",))
+    cfg = Config(path=Path("/c.toml"), services={"a": svc}, exists=True,
+                 broken={"b": ConfigError("/c.toml: service 'b': missing required key 'user'")}, credential_timeout=7)
+    back = from_plain(Path("/c.toml"), to_plain(cfg))
+    assert back is not None
+    assert back.services == cfg.services and back.credential_timeout == 7 and back.exists
+    assert {n: str(e) for n, e in back.broken.items()} == {n: str(e) for n, e in cfg.broken.items()}
+    assert from_plain(Path("/c.toml"), ("other", "shape")) is None
