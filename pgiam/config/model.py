@@ -148,10 +148,24 @@ class Config:
 _SERVICE_FIELDS = tuple(Service.__dataclass_fields__)
 
 
+def _defaults() -> dict[str, Any]:
+    from dataclasses import MISSING
+
+    out: dict[str, Any] = {}
+    for name, f in Service.__dataclass_fields__.items():
+        if f.default is not MISSING:
+            out[name] = f.default
+        elif f.default_factory is not MISSING:
+            out[name] = f.default_factory()
+    return out
+
+
 def to_plain(cfg: Config) -> tuple[Any, ...]:
     """The config as plain values (what marshal holds), for pgiam.flow.tomlcache: ``from_plain``
-    gives it back equal."""
-    services = [tuple(getattr(s, f) for f in _SERVICE_FIELDS) for s in cfg.services.values()]
+    gives it back equal. Each service keeps only its fields that differ from Service's defaults."""
+    defaults = _defaults()
+    services = [{k: v for k, v in vars(s).items() if k not in defaults or defaults[k] != v}
+                for s in cfg.services.values()]
     broken = [(name, str(err)) for name, err in cfg.broken.items()]
     settings = {k: getattr(cfg, k) for k in GLOBAL_KEYS}
     return (_SERVICE_FIELDS, cfg.exists, services, broken, settings)
@@ -161,15 +175,19 @@ def from_plain(path: Path, plain: tuple[Any, ...]) -> Config | None:
     """``to_plain`` undone; None when the data is not that shape (another pgiam's cache)."""
     try:
         fields, exists, services, broken, settings = plain
-        if tuple(fields) != _SERVICE_FIELDS:
+        if tuple(fields) != _SERVICE_FIELDS or set(settings) != set(GLOBAL_KEYS):
             return None
+        defaults = _defaults()
+        known = set(_SERVICE_FIELDS)
+        required = [k for k in _SERVICE_FIELDS if k not in defaults]
         built: dict[str, Service] = {}
         for values in services:
+            if not known.issuperset(values) or not all(k in values for k in required):
+                return None
             svc = object.__new__(Service)  # (frozen: its __init__ sets 21 fields one by one)
-            svc.__dict__.update(zip(_SERVICE_FIELDS, values))
+            svc.__dict__.update(defaults)
+            svc.__dict__.update(values)
             built[svc.name] = svc
-        if set(settings) != set(GLOBAL_KEYS):
-            return None
         return Config(path=path, services=built, exists=bool(exists),
                       broken={name: ConfigError(text) for name, text in broken}, **settings)
     except (TypeError, ValueError, AttributeError):

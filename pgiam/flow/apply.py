@@ -31,6 +31,7 @@ class Edits:
     failed: dict[str, PgiamError] = field(default_factory=dict)  # service name -> why (set while issuing)
     warnings: list[str] = field(default_factory=list)
     lines: dict[str, bytes] = field(default_factory=dict)  # key id -> its pgpass line (as formatted when issued)
+    pindex: bulk.PgpassIndex | None = None  # the plan's index of pgpass (reused when the bytes are the same)
     _hashes: dict[str, str] = field(default_factory=dict, repr=False)  # key id -> token_hash of its token
 
     def token_hash(self, kid: str) -> str:
@@ -60,7 +61,7 @@ class Edits:
             if kid in self.lines:
                 formatted[items[kid][0]] = self.lines[kid]
         if items:
-            text = bulk.pgpass_upsert_all(text, list(items.values()), formatted)
+            text = bulk.pgpass_upsert_all(text, list(items.values()), formatted, self.pindex)
         for kid, rec in self.plan.drop_entries:
             if any(c != self.config_id for c, _ in rec.owners):
                 continue  # another config's services still need it
@@ -84,7 +85,7 @@ class Edits:
         self.failed.update(refused)
         self.warnings.extend(warns)
         written = [name for name, _ in items if name not in refused]
-        if any(n > line_max for _, n in servicefile.long_lines(text)):  # (rare: only then look further)
+        if written and any(n > line_max for _, n in servicefile.long_lines(text)):  # (rare: only then look)
             for name in written:
                 if _unreachable(text, name, line_max):
                     text = servicefile.move_to_top(text, name)

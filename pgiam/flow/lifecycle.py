@@ -276,7 +276,7 @@ def _commit(
                 issued.tokens.pop(v.kid, None)
             _issue(ctx, stale, issued, failed, version)
         edits = Edits(fresh.plan, issued.tokens, fresh.actual.config_id, fresh.actual.pgpass_id,
-                      fresh.actual.service_id, ctx.now(), failed, lines=issued.lines)
+                      fresh.actual.service_id, ctx.now(), failed, lines=issued.lines, pindex=fresh.actual.pindex)
         # A run that drops nothing records its final state at once (one state write, not two): every
         # ownership record it changes only gains; what a run drops is let go only after it is gone.
         ahead = not (fresh.plan.drop_entries or fresh.plan.drop_stanzas or fresh.plan.gone)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_MAGIC = "pgiam-config-cache 2"
+_MAGIC = "pgiam-config-cache 3"
 
 
 class Parser:
@@ -32,12 +32,14 @@ class Parser:
 
     def _load(self) -> dict[str, tuple[bytes, dict[str, Any]]]:
         if self.entries is None:
-            self.entries, self.built = _read(self.cache)
+            self.entries, built = _read(self.cache, docs=True)
+            self.built = self.built if self.built is not None else built
         return self.entries
 
     def recall(self, key: Any) -> Any:
-        """The value remembered under exactly ``key``, else None."""
-        self._load()
+        """The value remembered under exactly ``key``, else None (reads only that part of the file)."""
+        if self.built is None and self.entries is None:
+            self.built = _read(self.cache, docs=False)[1]
         return self.built[1] if self.built is not None and self.built[0] == key else None
 
     def remember(self, key: Any, value: Any) -> None:
@@ -67,22 +69,29 @@ def parser(cache: Path, parse: Callable[[bytes, Path], dict[str, Any]]) -> Parse
     return Parser(cache, parse)
 
 
-def _read(cache: Path) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], tuple[Any, Any] | None]:
+def _read(cache: Path, docs: bool) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], tuple[Any, Any] | None]:
+    """(documents by path, built) from the file: three marshal values one after the other (the magic,
+    the built config, the documents), so a run that needs only the built config reads no documents."""
+    entries: Any = {}
     try:
         with open(cache, "rb") as f:
-            magic, entries, built = marshal.load(f)
+            if marshal.load(f) != _MAGIC:
+                return {}, None
+            built = marshal.load(f)
+            if docs:
+                entries = marshal.load(f)
     except Exception:
         return {}, None
-    if magic != _MAGIC or not isinstance(entries, dict):
-        return {}, None
-    docs = {k: v for k, v in entries.items()
-            if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], bytes) and isinstance(v[1], dict)}
-    return docs, built if isinstance(built, tuple) and len(built) == 2 else None
+    if not isinstance(entries, dict):
+        entries = {}
+    found = {k: v for k, v in entries.items()
+             if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], bytes) and isinstance(v[1], dict)}
+    return found, built if isinstance(built, tuple) and len(built) == 2 else None
 
 
 def _write(cache: Path, entries: dict[str, tuple[bytes, dict[str, Any]]], built: tuple[Any, Any] | None) -> None:
     try:
-        blob = marshal.dumps((_MAGIC, entries, built))
+        blob = marshal.dumps(_MAGIC) + marshal.dumps(built) + marshal.dumps(entries)
     except ValueError:  # a value marshal cannot hold (a TOML date): no cache
         return
     tmp = f"{cache}.{os.getpid()}.tmp"

@@ -43,6 +43,11 @@ class PgpassIndex:
                 if any(line.wildcards[:4]) and len(line.fields) >= 5:
                     self._wild.append(idx)
 
+    @property
+    def lines(self) -> list[pgpass.Line]:
+        """``pgpass.parse(self.data)`` (do not change it)."""
+        return self._lines
+
     def find(self, key: Key) -> tuple[int, str] | None:
         """Same as ``pgpass.find(data, key)``."""
         try:
@@ -102,15 +107,16 @@ def _terminator(raw: bytes) -> bytes:
 
 
 def pgpass_upsert_all(data: bytes, items: Sequence[tuple[Key, str]],
-                      formatted: Mapping[Key, bytes] | None = None) -> bytes:
+                      formatted: Mapping[Key, bytes] | None = None, index: PgpassIndex | None = None) -> bytes:
     """Same as applying ``pgpass.upsert`` for each (key, password) in order, in one pass when it can.
-    ``formatted``: ``pgpass.format_line(key, password)`` of items, where the caller has it already."""
+    ``formatted``: ``pgpass.format_line(key, password)`` of items, where the caller has it already;
+    ``index``: an index the caller made of these very bytes (its parse is reused)."""
     out = None
     if b"\0" not in data:  # (with a NUL the first upsert raises after validating only its own item)
         done = formatted or {}
         bodies = [(key, (done.get(key) or pgpass.format_line(key, password))[:-1])  # may raise
                   for key, password in items]
-        out = _upsert_fast(data, bodies)
+        out = _upsert_fast(data, bodies, index.lines if index is not None and index.data == data else None)
     if out is None:
         out = data
         for key, password in items:
@@ -118,7 +124,8 @@ def pgpass_upsert_all(data: bytes, items: Sequence[tuple[Key, str]],
     return out
 
 
-def _upsert_fast(data: bytes, bodies: Sequence[tuple[Key, bytes]]) -> bytes | None:
+def _upsert_fast(data: bytes, bodies: Sequence[tuple[Key, bytes]],
+                 parsed: list[pgpass.Line] | None = None) -> bytes | None:
     """The common case, or None.
 
     Sound because, for keys without ``*`` fields and a file without NUL bytes (the caller checks), a
@@ -136,7 +143,7 @@ def _upsert_fast(data: bytes, bodies: Sequence[tuple[Key, bytes]]) -> bytes | No
             # names): such a line can match the key without its split fields being equal to it
             return None
         latest[key] = body  # a repeated key ends where its first upsert put it, with the last value
-    lines = pgpass.parse(data)
+    lines = parsed if parsed is not None else pgpass.parse(data)
     owned: dict[tuple[bytes, ...], list[int]] = {}
     wild: list[int] = []
     for idx, line in enumerate(lines):
@@ -237,6 +244,8 @@ def service_upsert_all(
     10,000 services was quadratic); that is the same text, since appending never moves or changes the
     lines an in-place upsert replaces (tests/libpq/test_bulk_services.py checks it against the
     sequential upserts)."""
+    if not items:
+        return data, [], {}
     index = ServiceIndex(data)
     names = [name for name, _ in items]
     batch = len(set(names)) == len(names)
