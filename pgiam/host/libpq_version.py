@@ -2,9 +2,10 @@
 
 Kept small and free of policy; the rules that depend on the version live with their callers.
 Running the tool costs 15-40 ms, on every run that writes a token: a run that succeeded can remember
-the answer (`keep`) in a small file in pgiam's state directory, keyed by which tools PATH finds, their
-identity on disk (inode, size, mtime) and PGCLUSTER (Debian's psql wrapper picks its client by it).
-Any change there, and the tool is asked again.
+the answer (`keep`) in a small file in pgiam's state directory, keyed by which tools PATH finds and
+their identity on disk (inode, size, mtime), and by everything Debian's wrapper scripts consult to
+pick a version at each call (the installed versions and their programs, the clusters, the cluster
+choices, PGCLUSTER, whether PGHOST is set). Any change there, and the tool is asked again.
 """
 
 from __future__ import annotations
@@ -98,19 +99,44 @@ def forget() -> None:
     _asked.clear()
 
 
+# What Debian's wrappers (postgresql-common: /usr/bin/pg_config, pg_wrapper behind psql) consult to
+# pick a version at each call: the installed versions and their programs, the clusters, the user's and
+# the machine's cluster choice, libpq-dev's own pg_config. (Elsewhere pg_config is the real program,
+# or an alternatives symlink whose target is part of the key anyway.)
+_VERSIONS_ROOT = "/usr/lib/postgresql"
+_CLUSTERS_ROOT = "/etc/postgresql"
+_CHOICES = ("/usr/bin/pg_config.libpq-dev", "/etc/postgresql-common/user_clusters", "~/.postgresqlrc")
+
+
+def _stat_key(path: str) -> list[object] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 def _tools_key() -> list[object]:
     key: list[object] = []
     for tool in ("pg_config", "psql"):
         exe = shutil.which(tool)
         if exe is None:
             continue
-        try:
-            st = os.stat(exe)
-        except OSError:
+        found = _stat_key(exe)
+        if found is None:
             return []
-        key.append([exe, os.path.realpath(exe), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns])
-    if key:
-        key.append(os.environ.get("PGCLUSTER", ""))
+        key.append([os.path.realpath(exe), *found])
+    if not key:
+        return key
+    key.append([_stat_key(os.path.expanduser(p)) for p in _CHOICES])
+    for root, sub in ((_VERSIONS_ROOT, "bin"), (_CLUSTERS_ROOT, "")):
+        key.append(_stat_key(root))
+        try:
+            names = sorted(os.listdir(root))
+        except OSError:
+            names = []
+        key.append([_stat_key(os.path.join(root, n, sub)) for n in names])
+    key.append([os.environ.get("PGCLUSTER", ""), "PGHOST" in os.environ])
     return key
 
 

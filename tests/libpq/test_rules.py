@@ -274,6 +274,11 @@ def test_the_version_found_is_remembered_until_the_tool_changes(cli: Cli, isolat
     r = cli("refresh", "--force", env=env)
     assert r.code == 0, r.err
     assert not marker.exists(), "the remembered version was not used"
+    # a cluster choice of the user's (Debian's psql wrapper reads ~/.postgresqlrc): asked again
+    (isolated_env / ".postgresqlrc").write_text("15 main *\n")
+    assert cli("refresh", "--force", env=env).code == 0
+    assert marker.exists(), "a new ~/.postgresqlrc did not make pgiam ask pg_config again"
+    marker.unlink()
     # an older client replaces the tool: asked again, and its limit applies
     (bin_dir / "pg_config").unlink()
     _fake_tool(bin_dir, "pg_config", "PostgreSQL 9.6.19", marker=marker)
