@@ -546,7 +546,7 @@ def bench_all_users(rep: Report, root: Path, n: int, sizes: Sequence[int]) -> No
                 rep.target("--all-users no-op over 20 users / one user's own no-op", "<= 3x", f"{ratio:.2f}x",
                            ratio <= 3.0)
         rep.add(title, "",
-                "Every user has 10 services with fresh tokens. Root's pass forks one child per user (up to 8 at "
+                "Every user has 10 services with fresh tokens. Root's pass forks one child per user (up to 16 at "
                 "a time), which drops privileges as `--user` does and answers from that user's no-op record; "
                 "the user's own run is `pgiam refresh --quiet` started as that user. Both use the system "
                 f"Python ({py.resolve()}), which the users can read; other users of this machine with a "
