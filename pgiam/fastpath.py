@@ -79,9 +79,11 @@ def record_path(env: Mapping[str, str]) -> str | None:
     xdg = env.get("XDG_STATE_HOME", "")
     if os.path.isabs(xdg):
         return os.path.join(xdg, "pgiam", "state.json" + SUFFIX)
-    if not os.path.isabs(env.get("HOME", "")):
+    home = env.get("HOME", "")
+    if not os.path.isabs(home):
         return None
-    return os.path.join(os.path.expanduser("~/.local/state"), "pgiam", "state.json" + SUFFIX)
+    # (what os.path.expanduser("~/.local/state") gives for this HOME; env may not be os.environ)
+    return os.path.join(home.rstrip("/") + "/.local/state", "pgiam", "state.json" + SUFFIX)
 
 
 def _env_key(env: Mapping[str, str]) -> str:

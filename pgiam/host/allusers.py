@@ -68,17 +68,26 @@ def _child(name: str, entry: Any, argv: Sequence[str], out: int, full: Full) -> 
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
-    try:
-        from pgiam.host.privileges import drop_to  # (imported once, in the parent)
+    from pgiam.host import privileges  # (imported once, in the parent)
 
-        drop_to(name, entry)
+    try:
+        dropped = privileges.drop_ids(name, entry)
     except Exception as e:  # a UsageError names the problem; anything else too, in one line
         print(f"pgiam: error: {e}", file=sys.stderr, flush=True)
         return 2
     from pgiam import fastpath
 
-    if fastpath.gate(argv):
+    # the gate sees the user's environment as drop_to would leave it; os.environ becomes that only
+    # when the full refresh must run (a no-op child then did the least work it can)
+    if fastpath.gate(argv, os.environ if dropped is None else privileges.user_environ(dropped, os.environ)):
         return 0
+    if dropped is not None:
+        try:
+            privileges.check_python(name)
+        except Exception as e:
+            print(f"pgiam: error: {e}", file=sys.stderr, flush=True)
+            return 2
+        privileges.apply_environ(dropped)
     return full(list(argv))
 
 

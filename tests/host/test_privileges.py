@@ -60,3 +60,23 @@ def test_only_root_may_act_as_another_user() -> None:
     assert _non_root_asks_for_root() == (
         "--user root: only root can act as another user; run it as root instead"
     )
+
+
+def test_user_environ_is_what_apply_environ_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment --all-users hands to a child's no-op gate is the one drop_to would set."""
+    from types import SimpleNamespace
+
+    from pgiam.host import privileges
+
+    base = {"PATH": "/usr/bin", "HOME": "/root", "AWS_PROFILE": "roots", "AWS_REGION": "eu-west-1",
+            "PGHOST": "x", "PGIAM_SITE_CONFIG": "/etc/pgiam/config.toml", "XDG_CONFIG_HOME": "/root/.config",
+            "PGIAM_CONFIG": "/root/c.toml", "LANG": "C.UTF-8", "AWS_EC2_METADATA_DISABLED": "true"}
+    entry = SimpleNamespace(pw_dir="/home/ann", pw_name="ann")
+    want = privileges.user_environ(entry, base)
+    for k in list(os.environ):
+        monkeypatch.delenv(k)
+    for k, v in base.items():
+        monkeypatch.setenv(k, v)
+    privileges.apply_environ(entry)
+    assert dict(os.environ) == want
+    assert want["HOME"] == "/home/ann" and "AWS_PROFILE" not in want and want["AWS_REGION"] == "eu-west-1"

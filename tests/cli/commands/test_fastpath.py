@@ -208,3 +208,18 @@ def test_secrets_count_by_presence_only(cli: Cli, primed: Path) -> None:
     its presence is recorded (setting or unsetting one takes the full path: see above)."""
     assert hit(cli, primed, env={"AWS_SECRET_ACCESS_KEY": "another-secret"})
     assert "another-secret" not in record(primed).read_text()
+
+
+@pytest.mark.parametrize("home", ["/home/a", "/home/a/", "/", "/srv//b"])
+def test_the_record_path_follows_the_given_home_as_expanduser_would(monkeypatch: pytest.MonkeyPatch,
+                                                                     home: str) -> None:
+    """record_path reads HOME from the environment it is given (--all-users passes the user's), and
+    says what expanding ~ with that HOME says."""
+    from pgiam import fastpath
+
+    monkeypatch.setenv("HOME", home)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.delenv("PGIAM_STATE", raising=False)
+    want = os.path.join(os.path.expanduser("~/.local/state"), "pgiam", "state.json" + fastpath.SUFFIX)
+    monkeypatch.setenv("HOME", "/elsewhere")
+    assert fastpath.record_path({"HOME": home}) == want
