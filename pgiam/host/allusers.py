@@ -20,7 +20,7 @@ import sys
 
 TYPE_CHECKING = False  # (not typing's: see pgiam/fastpath.py)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from typing import Any
 
     Full = Callable[[list[str]], int]  # the command line's main(argv): passed in, host/ never imports cli/
@@ -63,7 +63,7 @@ def users() -> list[tuple[str, Any]]:
     return found
 
 
-def _child(name: str, entry: Any, argv: Sequence[str], out: int, full: Full) -> int:
+def _child(name: str, entry: Any, argv: Sequence[str], out: int, full: Full, base: Mapping[str, str]) -> int:
     """In the forked child: drop to NAME, then the gate, then (only if needed) the full refresh."""
     os.dup2(out, 1)
     os.dup2(out, 2)
@@ -79,7 +79,7 @@ def _child(name: str, entry: Any, argv: Sequence[str], out: int, full: Full) -> 
 
     # the gate sees the user's environment as drop_to would leave it; os.environ becomes that only
     # when the full refresh must run (a no-op child then did the least work it can)
-    if fastpath.gate(argv, os.environ if dropped is None else privileges.user_environ(dropped, os.environ)):
+    if fastpath.gate(argv, os.environ if dropped is None else privileges.user_environ(dropped, base)):
         return 0
     if dropped is not None:
         try:
@@ -91,7 +91,7 @@ def _child(name: str, entry: Any, argv: Sequence[str], out: int, full: Full) -> 
     return full(list(argv))
 
 
-def _spawn(name: str, entry: Any, argv: Sequence[str], full: Full) -> tuple[int, int]:
+def _spawn(name: str, entry: Any, argv: Sequence[str], full: Full, base: Mapping[str, str]) -> tuple[int, int]:
     """Fork a child for NAME; returns (pid, fd of the unlinked file that collects its output)."""
     if hasattr(os, "memfd_create"):  # Linux: an anonymous in-memory file, nothing on disk
         fd = os.memfd_create("pgiam-all-users", os.MFD_CLOEXEC)
@@ -106,7 +106,7 @@ def _spawn(name: str, entry: Any, argv: Sequence[str], full: Full) -> tuple[int,
     if pid == 0:  # pragma: no cover - the child (its behaviour is tested through the CLI)
         code = 70
         try:
-            code = _child(name, entry, argv, fd, full)
+            code = _child(name, entry, argv, fd, full, base)
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
         except BaseException as e:
@@ -161,16 +161,18 @@ def refresh(argv: Sequence[str], full: Full, parallel: int = PARALLEL) -> int:
               "user instead (or ask root to install `pgiam --all-users schedule install`)", file=sys.stderr)
         return 2
     quiet = any(a in ("-q", "--quiet") for a in argv)
-    import pgiam.host.privileges  # noqa: F401 - every child needs it: import it once, before forking
+    import pgiam.host.privileges  # every child needs it: import it once, before forking
     from pgiam import fastpath  # noqa: F401 - likewise
 
     todo = users()
+    # what of root's environment a user's run keeps, worked out once here rather than in every child
+    base = pgiam.host.privileges.user_environ(None, os.environ)
     running: dict[int, tuple[str, int]] = {}
     failed = False
     while todo or running:
         while todo and len(running) < max(1, parallel):
             name, entry = todo.pop(0)
-            pid, fd = _spawn(name, entry, argv, full)
+            pid, fd = _spawn(name, entry, argv, full, base)
             running[pid] = (name, fd)
         pid, status = os.waitpid(-1, 0)
         if pid not in running:

@@ -63,9 +63,11 @@ def check_python(name: str) -> None:
 
 def user_environ(entry: Any, base: Mapping[str, str]) -> dict[str, str]:
     """The environment of a run as the user of ``entry``: HOME, USER and LOGNAME are theirs, and
-    nothing of root's own setup leaks into it (their files, their AWS credentials)."""
+    nothing of root's own setup leaks into it (their files, their AWS credentials). With no entry:
+    only what of ``base`` any user's run keeps."""
     env = {k: v for k, v in base.items() if k in _KEEP or not k.startswith(_DROPPED)}
-    env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+    if entry is not None:
+        env.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
     return env
 
 
