@@ -3,8 +3,10 @@ reconcile the files with it.
 
     read config + files ──► plan (pure) ──► issue tokens (no lock held: signing may be slow)
       ──► under pgiam's lock: read everything again, plan again with the tokens at hand (a concurrent
-          add/remove/refresh may have changed the config or the files), then write
+          add/remove/refresh may have changed the config or the files; when every input reads
+          byte-identical, the first plan stands), then write
           state (claims) → config → pgpass → service file → state (final)
+          (a run that drops nothing records its final state as the claims: one state write)
 
 Every check that can refuse runs before the first write. A run killed between two writes leaves files
 that the next run completes: the state claims lines before they are written and lets go of them only
