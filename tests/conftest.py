@@ -159,8 +159,8 @@ def cli(isolated_env: Path) -> Cli:
 # after the other, so that no worker deletes a user another still uses, no `--all-users` run meets
 # another test's users, and no test that needs no cron daemon meets another's.
 MACHINE_MODULES = {
-    "tests/cli/test_odd_inputs.py", "tests/engine/test_atomic.py", "tests/engine/test_locks.py",
-    "tests/engine/test_permissions.py", "tests/engine/test_root_symlinks.py", "tests/host/test_bastion.py",
+    "tests/cli/test_odd_inputs.py", "tests/atomic/test_atomic.py", "tests/atomic/test_locks.py",
+    "tests/atomic/test_permissions.py", "tests/atomic/test_root_symlinks.py", "tests/host/test_bastion.py",
     "tests/host/test_privileges.py", "tests/host/test_allusers.py", "tests/cli/commands/test_schedule.py",
     "tests/cli/commands/test_schedule_preflight.py",
 }

@@ -29,7 +29,7 @@ from tests import helpers_fs
 from tests.conftest import Cli
 from tests.helpers_fs import drop_privileges, is_root, other_user, run_in_child, temp_files, umask
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DELAY_ENV = "PGIAM_TEST_WRITE_DELAY"
 
 
