@@ -23,20 +23,34 @@ USERDEL = shutil.which("userdel") or "/usr/sbin/userdel"
 RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
 
 
+@contextlib.contextmanager
+def os_users(count: int, prefix: str) -> Iterator[list[pwd.struct_passwd]]:
+    """``count`` throwaway Unix users named PREFIX + random hex, each with a home directory of its own
+    under one world-searchable directory; deleted (with their homes) afterwards."""
+    base = Path(tempfile.mkdtemp(prefix="pgiam-users-"))
+    base.chmod(0o755)
+    made: list[pwd.struct_passwd] = []
+    try:
+        for _ in range(count):
+            name = prefix + secrets.token_hex(4)
+            subprocess.run([USERADD, "-m", "-d", str(base / name), "-s", "/bin/sh", name], check=True,
+                           capture_output=True)
+            made.append(pwd.getpwnam(name))
+        yield made
+    finally:
+        # -f: even if a process of the user outlived a failed test (userdel would refuse and leave it)
+        for u in made:
+            subprocess.run([USERDEL, "-r", "-f", u.pw_name], check=False, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def alice() -> Iterator[pwd.struct_passwd]:
     """A throwaway Unix user with a home directory of its own; deleted (with its home) afterwards."""
-    base = Path(tempfile.mkdtemp(prefix="pgiam-users-"))
-    base.chmod(0o755)
-    name = "pgiamh" + secrets.token_hex(4)
     try:
-        subprocess.run([USERADD, "-m", "-d", str(base / name), "-s", "/bin/sh", name], check=True,
-                       capture_output=True)
-        yield pwd.getpwnam(name)
+        with os_users(1, "pgiamh") as (user,):
+            yield user
     finally:
-        # -f: even if a process of the user outlived a failed test (userdel would refuse and leave it)
-        subprocess.run([USERDEL, "-r", "-f", name], check=False, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
         cleanup_readable()
 
 

@@ -83,6 +83,10 @@ class Context:
         self.credential_timeout = cfg.credential_timeout
         return cfg
 
+    def site_config_bytes(self) -> bytes | None:
+        """The site config's bytes as a run reads them (None: missing; a marker: unreadable)."""
+        return _peek(self.site_config_path)
+
     @property
     def libpq_memo(self) -> Path:
         """Where the libpq version found by a run is remembered (pgiam.host.libpq_version)."""

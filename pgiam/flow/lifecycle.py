@@ -116,7 +116,7 @@ def snapshot(
     state_data = state.read(ctx.state_path)
     ids = (realpath(ctx.pgpass), realpath(ctx.service_file), realpath(ctx.config_path))
     inputs = (text, pgpass_data, services_data, state_data, ids, passfile(ctx), bundle(ctx),
-              _site_config(ctx))
+              ctx.site_config_bytes())
     if prior is not None and prior.inputs == inputs:
         return prior
     new_text = edit(text) if edit is not None else text
@@ -131,16 +131,6 @@ def snapshot(
     plan = make_plan(list(cfg.services.values()), set(cfg.broken), act, ctx.now(), selected=selected,
                      renew=renew, force=force, passfile=inputs[5], bundle=inputs[6], gone=gone)
     return Snapshot(text, new_text, cfg, act, plan, gone, inputs)
-
-
-def _site_config(ctx: Context) -> bytes | None:
-    """The site config's bytes (its services are layered under the user's)."""
-    if ctx.site_config_path is None:
-        return None
-    try:
-        return ctx.site_config_path.read_bytes()
-    except OSError:
-        return None
 
 
 def reconcile(

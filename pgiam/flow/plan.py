@@ -262,17 +262,15 @@ def inspect(
     return v
 
 
-def conflicts(services: list[Service], act: Actual, keys: dict[str, tuple[Key, str]] | None = None,
-              ) -> dict[str, PgiamError]:
+def conflicts(services: list[Service], act: Actual, keys: dict[str, tuple[Key, str]]) -> dict[str, PgiamError]:
     """Services that share a pgpass entry but would sign it differently (also with services of other
     configs recorded in the state). Each such service fails, naming the other. ``keys``: each
-    service's pgpass key and key id, when the caller has them."""
+    service's pgpass key and key id."""
     out: dict[str, PgiamError] = {}
     by_key: dict[str, Service] = {}
     signers: dict[str, str] = {}
     for svc in services:
-        key, kid = keys[svc.name] if keys is not None else (desired.pgpass_key(svc), "")
-        kid = kid or key_id(key)
+        key, kid = keys[svc.name]
         other = by_key.setdefault(kid, svc)
         mine = signers[svc.name] = desired.signer(svc)
         if other is not svc and signers[other.name] != mine:

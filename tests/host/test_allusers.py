@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from pgiam.aws import tokeninfo
-from tests.host.test_bastion import RUNUSER, USERADD, USERDEL, interpreter, readable_path, run_pgiam, write_as
+from tests.host.test_bastion import RUNUSER, interpreter, readable_path, run_pgiam, write_as
+from tests.users import os_users
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create OS users (CI runs as root)")
 
@@ -28,19 +29,8 @@ HOST = "db{i}.abcdefghijkl.us-west-2.rds.amazonaws.com"
 
 @pytest.fixture
 def three() -> Iterator[list[pwd.struct_passwd]]:
-    base = Path(tempfile.mkdtemp(prefix="pgiam-allusers-"))
-    base.chmod(0o755)
-    made: list[pwd.struct_passwd] = []
-    try:
-        for _ in range(3):
-            name = "pgiamu" + secrets.token_hex(4)
-            subprocess.run([USERADD, "-m", "-d", str(base / name), "-s", "/bin/sh", name], check=True)
-            made.append(pwd.getpwnam(name))
+    with os_users(3, "pgiamu") as made:
         yield made
-    finally:
-        for u in made:
-            subprocess.run([USERDEL, "-r", u.pw_name], check=False, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def service(i: int, name: str) -> str:

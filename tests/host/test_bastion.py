@@ -55,19 +55,12 @@ def interpreter() -> list[str]:
 
 @pytest.fixture(scope="module")
 def users() -> Iterator[list[pwd.struct_passwd]]:
-    base = Path(tempfile.mkdtemp(prefix="pgiam-bastion-"))
-    base.chmod(0o755)
-    made: list[pwd.struct_passwd] = []
+    from tests.users import os_users
+
     try:
-        for _ in range(2):
-            name = "pgiamb" + secrets.token_hex(4)
-            subprocess.run([USERADD, "-m", "-d", str(base / name), "-s", "/bin/sh", name], check=True)
-            made.append(pwd.getpwnam(name))
-        yield made
+        with os_users(2, "pgiamb") as made:
+            yield made
     finally:
-        for u in made:
-            subprocess.run([USERDEL, "-r", u.pw_name], check=False, capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
         for path in _readable:
             shutil.rmtree(path, ignore_errors=True)
         _readable.clear()

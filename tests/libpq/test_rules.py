@@ -244,13 +244,19 @@ def test_sslrootcert_system_refused_on_libpq_15(cli: Cli, isolated_env: Path) ->
     assert r.code == 0, r.err
 
 
-def test_noop_refresh_never_runs_version_detection(cli: Cli, isolated_env: Path, tmp_path: Path) -> None:
-    cli.static_keys()
-    _config(isolated_env)
+def _pg_config_first_on_path(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A fake `pg_config` (libpq 15.18) first on PATH, which touches a marker file when it runs:
+    (its directory, the marker, the environment putting it on PATH)."""
     bin_dir = tmp_path / "bin"
     marker = tmp_path / "pg_config-ran"
     _fake_tool(bin_dir, "pg_config", "PostgreSQL 15.18", marker=marker)
-    env = {"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")}
+    return bin_dir, marker, {"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")}
+
+
+def test_noop_refresh_never_runs_version_detection(cli: Cli, isolated_env: Path, tmp_path: Path) -> None:
+    cli.static_keys()
+    _config(isolated_env)
+    _, marker, env = _pg_config_first_on_path(tmp_path)
     assert cli("refresh", env=env).code == 0
     assert marker.exists()  # the writing run asked pg_config (so the marker works)
     marker.unlink()
@@ -264,10 +270,7 @@ def test_the_version_found_is_remembered_until_the_tool_changes(cli: Cli, isolat
     tool on PATH is another file (an upgrade), and then they obey the new version."""
     cli.static_keys()
     _config(isolated_env)
-    bin_dir = tmp_path / "bin"
-    marker = tmp_path / "pg_config-ran"
-    _fake_tool(bin_dir, "pg_config", "PostgreSQL 15.18", marker=marker)
-    env = {"PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", "")}
+    bin_dir, marker, env = _pg_config_first_on_path(tmp_path)
     assert cli("refresh", env=env).code == 0
     assert marker.exists()
     marker.unlink()
